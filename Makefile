@@ -1,0 +1,35 @@
+# vdsm-hosted-engine: the two commands a new user needs are `make demo` and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(PY) -m pytest
+STAMP   := $(VENV)/.setup-done
+
+.PHONY: setup test unit integration e2e lint demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): scripts/setup-host.sh setup.py
+	scripts/setup-host.sh $(VENV)
+	touch $@
+
+test: setup lint
+	$(PYTEST) tests
+
+unit: setup
+	$(PYTEST) -m unit tests
+
+integration: setup
+	$(PYTEST) -m integration tests
+
+lint: setup
+	$(PY) -m ruff check vdsm_hosted_engine tests bench
+	$(PY) -m ruff format --check vdsm_hosted_engine tests bench
+
+demo: setup
+	$(PY) -m vdsm_hosted_engine.lab.demo
+
+bench: setup
+	$(PY) bench/whiteboard.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""vdsm-hosted-engine: the Engine VM, highly available on the hosts it manages."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+_version = re.search(
+    r'^__version__ = "([^"]+)"',
+    Path(__file__).with_name("vdsm_hosted_engine").joinpath("__init__.py").read_text(),
+    re.M,
+).group(1)
+
+setup(
+    name="vdsm-hosted-engine",
+    version=_version,
+    description="Self-hosted oVirt Engine: deploy it as a VM and keep it highly available",
+    long_description=Path(__file__).with_name("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="GPL-2.0-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["vdsm_hosted_engine", "vdsm_hosted_engine.*"]),
+    package_data={"vdsm_hosted_engine": ["lab/*.c", "verbs/*.yml"]},
+    # sanlock, libvirt and lxml come from the distribution (python3-sanlock has no
+    # PyPI release); the venv is made with --system-site-packages to see them.
+    install_requires=["PyYAML>=6"],
+    extras_require={"test": ["pytest>=7", "hypothesis>=6", "ruff"]},
+    entry_points={
+        "console_scripts": [],
+    },
+)

@@ -1,0 +1,82 @@
+"""Whiteboard file reads (O_DIRECT) and the dump command; writes need sanlock (integration)."""
+
+import json
+
+import pytest
+
+from vdsm_hosted_engine.cli import whiteboard_dump
+from vdsm_hosted_engine.errors import HostIdNotHeld, StorageUnavailable
+from vdsm_hosted_engine.storage import whiteboard as wb
+from vdsm_hosted_engine.storage.whiteboard_file import WhiteboardFile, create_metadata_file
+
+DOWN = {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
+
+
+@pytest.fixture
+def tmp_board(tmp_path):
+    """A metadata file with host 1 and 3 written, slot 2 damaged, global maintenance on."""
+    path = tmp_path / "hosted-engine.metadata"
+    create_metadata_file(str(path))
+    with open(path, "r+b") as f:
+        f.write(wb.encode_global_slot(wb.GlobalSlot(maintenance=True)))
+        for host_id, score in ((1, 3400), (3, 1800)):
+            f.seek(host_id * 4096)
+            f.write(wb.encode_host_slot(wb.HostSlot(host_id, 100 + host_id, score, DOWN, f"host{host_id}", state="EngineDown"), 0))
+        f.seek(2 * 4096)
+        f.write(b"garbage".ljust(4096, b"\0"))
+    return str(path)
+
+
+def test_read_decodes_every_slot_in_one_read(tmp_board):
+    board = WhiteboardFile(tmp_board).read()
+    assert sorted(board.hosts) == [1, 3]
+    assert board.hosts[3].score == 1800
+    assert board.invalid[2].reason == "malformed record: 1 fields, at least 7 expected"
+    assert board.global_maintenance
+
+
+def test_read_of_a_missing_file(tmp_path):
+    with pytest.raises(StorageUnavailable, match="cannot open .*: No such file or directory"):
+        WhiteboardFile(str(tmp_path / "absent")).read()
+
+
+def test_writes_without_a_lockspace_are_refused(tmp_board):
+    before = open(tmp_board, "rb").read()
+    slot = wb.HostSlot(1, 1, 1, {}, "h")
+    with pytest.raises(HostIdNotHeld):
+        WhiteboardFile(tmp_board).write_host_slot(slot)
+    with pytest.raises(HostIdNotHeld):
+        WhiteboardFile(tmp_board).set_global_maintenance(1, False)
+    with pytest.raises(ValueError, match="hostname contains"):
+        WhiteboardFile(tmp_board).write_host_slot(wb.HostSlot(1, 1, 1, {}, "a|b"))
+    assert open(tmp_board, "rb").read() == before
+
+
+def test_dump_json_is_ovirt_shaped(tmp_board, capsys):
+    assert whiteboard_dump.main(["dump", tmp_board, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(out) == ["1", "3", "global_maintenance", "invalid_slots"]
+    assert out["global_maintenance"] is True
+    assert out["invalid_slots"] == {"2": "malformed record: 1 fields, at least 7 expected"}
+    host = out["1"]
+    assert sorted(host) == sorted(
+        ["host-id", "host-ts", "score", "engine-status", "hostname", "maintenance", "stopped", "crc32",
+         "conf_on_shared_storage", "local_conf_timestamp", "extra", "live-data"]
+    )
+    assert (host["host-id"], host["host-ts"], host["score"], host["engine-status"]) == (1, 101, 3400, DOWN)
+    assert host["live-data"] is None
+    assert host["extra"].startswith("metadata_parse_version=1\nmetadata_feature_version=1\ntimestamp=101 ")
+
+
+def test_dump_text(tmp_board, capsys):
+    assert whiteboard_dump.main(["dump", tmp_board]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "!! Cluster is in GLOBAL MAINTENANCE mode !!"
+    assert "--== Host host1 (id: 1) status ==--" in out
+    assert f"{'Score':35}: 1800" in out
+    assert out[-2:] == ["Ignored slots:", "  slot 2: malformed record: 1 fields, at least 7 expected"]
+
+
+def test_dump_of_a_missing_file(tmp_path, capsys):
+    assert whiteboard_dump.main(["dump", str(tmp_path / "x")]) == 1
+    assert capsys.readouterr().err.startswith("error: cannot open")

@@ -1,0 +1,134 @@
+"""The error tree of vdsm-hosted-engine.
+
+Every error says whose fault it is::
+
+    HostedEngineError                  base; `code` is stable on the wire, `expected` skips tracebacks
+    +-- ConfigError                    the admin's files: every problem at once, file:line: key: reason
+    +-- InvalidRequest                 a caller's bad argument (CLI, verb)
+    +-- CorruptBlock                   another host's (or a broken writer's) data on shared storage
+    +-- StorageError                   the environment: the shared storage domain
+    |   +-- DomainNotFound             the path holds no hosted-engine domain
+    |   +-- DomainExists               refusing to initialise over an existing domain
+    |   +-- StorageUnavailable         I/O on the domain failed (EIO, ENOENT, no O_DIRECT...)
+    +-- SanlockError                   sanlock refused or failed; carries sanlock's errno and message
+    |   +-- HostIdNotHeld              a write needs this host's host id and sanlock says it is not held
+    |   +-- LeaseHeldElsewhere         -243: another host holds the lease
+    +-- BugError                       our own bug (an invariant broke); always logged with traceback
+
+Errors carry fields and render their message from them, so tests and callers can match on
+fields instead of parsing text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class HostedEngineError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    code: int = 100  # VDSM's "general exception"
+    expected: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a configuration file; `line` is 0 when the problem is not on one line."""
+
+    path: str
+    line: int
+    key: str
+    reason: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        value = f": {self.value!r}" if self.value is not None else ""
+        return f"{where}: {self.key}{value}: {self.reason}"
+
+
+class ConfigError(HostedEngineError):
+    """The configuration has one or more problems; all of them are listed."""
+
+    code = 2001
+    expected = True
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class InvalidRequest(HostedEngineError):
+    """The caller asked for something invalid; nothing was changed."""
+
+    code = 2002
+    expected = True
+
+
+class CorruptBlock(HostedEngineError):
+    """A whiteboard block that cannot be trusted: ignored and reported, never used."""
+
+    code = 2003
+    expected = True
+
+    def __init__(self, slot: int, reason: str) -> None:
+        self.slot = slot
+        self.reason = reason
+        super().__init__(f"slot {slot}: {reason}")
+
+
+class StorageError(HostedEngineError):
+    """The shared storage domain is missing, malformed or unreachable."""
+
+    code = 2100
+
+
+class DomainNotFound(StorageError):
+    code = 2101
+    expected = True
+
+
+class DomainExists(StorageError):
+    code = 2102
+    expected = True
+
+
+class StorageUnavailable(StorageError):
+    code = 2103
+
+
+class SanlockError(HostedEngineError):
+    """sanlock failed; `errno` and `reason` are sanlock's own."""
+
+    code = 2200
+
+    def __init__(self, operation: str, errno: int, reason: str) -> None:
+        self.operation = operation
+        self.errno = errno
+        self.reason = reason
+        super().__init__(f"sanlock {operation} failed: {reason} (errno {errno})")
+
+
+class HostIdNotHeld(SanlockError):
+    code = 2201
+    expected = True
+
+    def __init__(self, host_id: int) -> None:
+        self.host_id = host_id
+        super().__init__("inq_lockspace", 0, f"this host does not hold host id {host_id}")
+
+
+class LeaseHeldElsewhere(SanlockError):
+    code = 2202
+    expected = True
+
+
+class BugError(HostedEngineError):
+    """An invariant of our own code broke."""
+
+    code = 2999

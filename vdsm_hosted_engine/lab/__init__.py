@@ -1,0 +1,1 @@
+"""The multi-host lab: real sanlock, libvirtd and qemu for several hosts on one machine."""

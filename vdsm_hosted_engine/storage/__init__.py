@@ -1,0 +1,1 @@
+"""Shared storage: the domain layout, the whiteboard and sanlock."""
