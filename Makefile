@@ -26,7 +26,7 @@ lint: setup
 	$(PY) -m ruff format --check vdsm_hosted_engine tests bench
 
 demo: setup
-	$(PY) -m vdsm_hosted_engine.lab.demo
+	$(PY) -m vdsm_hosted_engine.cli.storage_demo
 
 bench: setup
 	$(PY) bench/whiteboard.py

@@ -29,7 +29,9 @@ NETWORK_TESTS = ("ping", "dns", "tcp", "none")
 DOMAIN_TYPES = ("dir", "nfs", "glusterfs", "posixfs")
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 _REQUIRED = object()
 
@@ -254,7 +256,9 @@ def _entries(path: str, text: str, problems: list[ConfigProblem], sections: bool
         yield _Entry(section, key, value.strip(), number)
 
 
-def _fill(path: str, entries: Iterator[_Entry], schema: tuple[Key, ...], problems: list[ConfigProblem]) -> dict[str, Any]:
+def _fill(
+    path: str, entries: Iterator[_Entry], schema: tuple[Key, ...], problems: list[ConfigProblem]
+) -> dict[str, Any]:
     by_name = {k.name: k for k in schema}
     seen: dict[str, int] = {}
     values: dict[str, Any] = {}
@@ -274,9 +278,8 @@ def _fill(path: str, entries: Iterator[_Entry], schema: tuple[Key, ...], problem
         except ValueError as e:
             problems.append(ConfigProblem(path, entry.line, entry.key, str(e), entry.value))
     for key in schema:
-        if key.attr not in values and key.name not in seen:
-            if key.default is _REQUIRED:
-                problems.append(ConfigProblem(path, 0, key.name, "required key is missing"))
+        if key.attr not in values and key.name not in seen and key.default is _REQUIRED:
+            problems.append(ConfigProblem(path, 0, key.name, "required key is missing"))
     return values
 
 

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.usefixtures("sanlock_admin")
 def test_create_lays_out_the_domain(tmp_domain):
     assert sorted(os.listdir(tmp_domain.path)) == ["ha_agent", "images"]
     assert sorted(os.listdir(tmp_domain.ha_agent_dir)) == [
-        "hosted-engine.domain", "hosted-engine.leases", "hosted-engine.lockspace", "hosted-engine.metadata",
+        "hosted-engine.domain",
+        "hosted-engine.leases",
+        "hosted-engine.lockspace",
+        "hosted-engine.metadata",
     ]
     assert tmp_domain.identity.io_timeout == 1
     info = tmp_domain.lockspace().read()

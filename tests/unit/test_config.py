@@ -46,7 +46,10 @@ def test_render_round_trips():
 
 
 def test_every_problem_is_reported_with_file_line_and_key():
-    text = "host_id=0\nbogus=1\nstorage=relative/path\nno equals sign\nbridge=ovirtmgmt\nbridge=br0\ngateway=10.0.0.300\n[score]\n"
+    text = (
+        "host_id=0\nbogus=1\nstorage=relative/path\nno equals sign\n"
+        "bridge=ovirtmgmt\nbridge=br0\ngateway=10.0.0.300\n[score]\n"
+    )
     with pytest.raises(ConfigError) as e:
         config.parse_host_config(text, "/etc/he.conf")
     assert [str(p) for p in e.value.problems] == [

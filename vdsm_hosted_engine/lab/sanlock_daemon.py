@@ -97,7 +97,9 @@ class SanlockDaemon:
             env["LD_PRELOAD"] = setrlimit_shim(self.cache_dir)
         argv = [SANLOCK, "daemon", "-D", "-w", "0", "-l", "0", "-h", "0", "-U", "root", "-G", "root", "-e", self.name]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         logger.info("started sanlock daemon %s (pid %d, run dir %s)", self.name, self.process.pid, self.run_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -129,16 +131,23 @@ class SanlockDaemon:
         self.process = None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after `timeout`; a no-op when not running."""
+        """Ask our daemon to shut down (`sanlock client shutdown -f 1`: registered processes are
+        killed, leases released, lockspaces removed), then SIGKILL it if it has not exited within
+        `timeout`. A no-op when not running."""
         if self.process is None:
             return
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                subprocess.run(
+                    [SANLOCK, "client", "shutdown", "-f", "1"],
+                    env=self.env,
+                    capture_output=True,
+                    timeout=timeout,
+                    check=False,
+                )
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                # sanlock keeps running while it holds lockspaces; it is ours, so kill it.
                 self.kill()
                 return
         logger.info("stopped sanlock daemon %s (pid %d)", self.name, self.process.pid)

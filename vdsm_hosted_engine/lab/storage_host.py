@@ -20,7 +20,18 @@ from typing import Any
 
 from vdsm_hosted_engine.errors import HostedEngineError
 
-_OPS = ("join", "leave", "holds", "hosts", "owners", "write_slot", "read", "set_global_maintenance", "acquire", "release")
+_OPS = (
+    "join",
+    "leave",
+    "holds",
+    "hosts",
+    "owners",
+    "write_slot",
+    "read",
+    "set_global_maintenance",
+    "acquire",
+    "release",
+)
 
 
 class StorageHostError(HostedEngineError):
@@ -107,7 +118,10 @@ def _serve(domain_path: str) -> None:
                 host_id=args["host_id"],
                 timestamp=int(time.monotonic()),
                 score=args.get("score", 3400),
-                engine_status=args.get("engine_status", {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}),
+                engine_status=args.get(
+                    "engine_status",
+                    {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"},
+                ),
                 hostname=args.get("hostname", f"host{args['host_id']}"),
                 state=args.get("state", "EngineDown"),
                 extra=args.get("extra", {}),

@@ -118,7 +118,9 @@ class Lockspace:
 
     def read(self) -> LockspaceInfo:
         with sanlock_errors("read_lockspace"):
-            info = sanlock.read_lockspace(self.path, offset=0, align=constants.SANLOCK_ALIGNMENT, sector=constants.SANLOCK_SECTOR)
+            info = sanlock.read_lockspace(
+                self.path, offset=0, align=constants.SANLOCK_ALIGNMENT, sector=constants.SANLOCK_SECTOR
+            )
         return LockspaceInfo(info["lockspace"], int(info["iotimeout"]))
 
     def join(self, host_id: int, wait: bool = True) -> None:
@@ -130,7 +132,9 @@ class Lockspace:
             return
         info = self.read()
         if info.name != self.name:
-            raise SanlockError("add_lockspace", errno_.EINVAL, f"{self.path} holds lockspace {info.name!r}, not {self.name!r}")
+            raise SanlockError(
+                "add_lockspace", errno_.EINVAL, f"{self.path} holds lockspace {info.name!r}, not {self.name!r}"
+            )
         logger.info("joining lockspace %s as host id %d", self.name.decode(), host_id)
         with sanlock_errors("add_lockspace"):
             sanlock.add_lockspace(self.name, host_id, self.path, offset=0, iotimeout=info.io_timeout, wait=wait)

@@ -71,7 +71,9 @@ class EngineVmLease:
 
     def read(self) -> ResourceInfo:
         with sanlock_errors("read_resource"):
-            info = sanlock.read_resource(self.path, offset=0, align=constants.SANLOCK_ALIGNMENT, sector=constants.SANLOCK_SECTOR)
+            info = sanlock.read_resource(
+                self.path, offset=0, align=constants.SANLOCK_ALIGNMENT, sector=constants.SANLOCK_SECTOR
+            )
         return ResourceInfo(info["lockspace"], info["resource"], int(info["version"]))
 
     def owners(self) -> list[LeaseOwner]:
@@ -79,6 +81,10 @@ class EngineVmLease:
         with the lockspace's liveness to judge."""
         with sanlock_errors("read_resource_owners"):
             entries = sanlock.read_resource_owners(
-                self.lockspace, self.resource, self.disks, align=constants.SANLOCK_ALIGNMENT, sector=constants.SANLOCK_SECTOR
+                self.lockspace,
+                self.resource,
+                self.disks,
+                align=constants.SANLOCK_ALIGNMENT,
+                sector=constants.SANLOCK_SECTOR,
             )
         return [LeaseOwner(int(e["host_id"]), int(e["generation"]), int(e["timestamp"])) for e in entries]

@@ -247,9 +247,13 @@ def encode_global_slot(slot: GlobalSlot) -> bytes:
 
 def _text(slot: int, raw: bytes, what: str) -> str:
     """The NUL-padded text of a block part; a NUL inside the text means damage."""
-    body = raw.rstrip(b"\0")
-    if b"\0" in body:
-        raise CorruptBlock(slot, f"NUL byte inside the {what}")
+    end = raw.find(b"\0")
+    body = raw
+    if end >= 0:
+        # Everything from the first NUL on must be padding (bytes.count is far faster than rstrip).
+        if raw.count(b"\0", end) != len(raw) - end:
+            raise CorruptBlock(slot, f"NUL byte inside the {what}")
+        body = raw[:end]
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
@@ -283,7 +287,8 @@ def _parse_info(slot: int, text: str, unverified_keys: frozenset[str]) -> tuple[
         if unknown:
             raise CorruptBlock(slot, f"key=value part: key {unknown[0][:40]!r} without {INFO_CRC_KEY}")
         return pairs, False
-    body = "".join(f"{line}\n" for line in lines[:-1])
+    # The crc line is the last line: the body is everything before it.
+    body = text[: len(text) - len(lines[-1]) - (1 if text.endswith("\n") else 0)]
     computed = f"{zlib.crc32(body.encode('utf-8')) & 0xFFFFFFFF:08x}"
     if checked_upto != computed:
         raise CorruptBlock(slot, f"key=value part: bad {INFO_CRC_KEY} (stored {checked_upto!r}, computed {computed})")

@@ -162,6 +162,4 @@ class WhiteboardFile:
 
     def set_global_maintenance(self, writer_host_id: int, enabled: bool) -> GlobalSlot:
         logger.info("setting global maintenance %s", "on" if enabled else "off")
-        return self.update_global(
-            writer_host_id, lambda g: GlobalSlot(maintenance=enabled, extra=dict(g.extra))
-        )
+        return self.update_global(writer_host_id, lambda g: GlobalSlot(maintenance=enabled, extra=dict(g.extra)))

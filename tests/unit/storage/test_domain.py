@@ -22,7 +22,9 @@ def make_layout(root, identity=None, sizes=None):
     ):
         if sizes.get(name, size) is not None:
             (ha / name).write_bytes(bytes(sizes.get(name, size)))
-    text = identity if identity is not None else DomainIdentity("0e3d5ad2-5d6a-4bb8-9b46-53b59ec8c1f4", 1, 5.0).to_json()
+    text = (
+        identity if identity is not None else DomainIdentity("0e3d5ad2-5d6a-4bb8-9b46-53b59ec8c1f4", 1, 5.0).to_json()
+    )
     (ha / constants.DOMAIN_ID_FILE).write_text(text)
     return str(root)
 
@@ -43,7 +45,12 @@ def test_open_reads_identity_and_paths(tmp_path):
         ("{not json", "damaged domain identity"),
         ("[]", "damaged domain identity (not a JSON object)"),
         (json.dumps({"sd_uuid": "x", "io_timeout": 1, "created": 0, "version": 1}), "damaged domain identity"),
-        (json.dumps({"sd_uuid": "0e3d5ad2-5d6a-4bb8-9b46-53b59ec8c1f4", "io_timeout": 1, "created": 0, "version": 9}), "newer"),
+        (
+            json.dumps(
+                {"sd_uuid": "0e3d5ad2-5d6a-4bb8-9b46-53b59ec8c1f4", "io_timeout": 1, "created": 0, "version": 9}
+            ),
+            "newer",
+        ),
     ],
 )
 def test_open_refuses_a_damaged_identity(tmp_path, identity, message):

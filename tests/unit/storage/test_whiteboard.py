@@ -17,13 +17,22 @@ def ovirt_block(slot=1, record_fields=None, info=b"") -> bytes:
     """A host block built by hand the way oVirt's agent writes it (crc over the record with
     field 9 as 00000000, record NUL-padded to 512, key=value lines NUL-padded to 4096)."""
     fields = record_fields or [
-        "1", "1", "12345", str(slot), "3400",
+        "1",
+        "1",
+        "12345",
+        str(slot),
+        "3400",
         '{"reason": "vm not running on this host", "health": "bad", "vm": "down", "detail": "unknown"}',
-        "host1.example.com", "0", "0", "00000000", "1", "12340",
+        "host1.example.com",
+        "0",
+        "0",
+        "00000000",
+        "1",
+        "12340",
     ]
     unsigned = "|".join(fields).encode()
     if len(fields) > 9:
-        fields = [*fields[:9], f"{zlib.crc32(unsigned) & 0xffffffff:08x}", *fields[10:]]
+        fields = [*fields[:9], f"{zlib.crc32(unsigned) & 0xFFFFFFFF:08x}", *fields[10:]]
     record = "|".join(fields).encode()
     return record.ljust(512, b"\0") + info.ljust(3584, b"\0")
 
@@ -43,7 +52,10 @@ def test_decodes_a_hand_built_ovirt_block_byte_for_byte():
     assert (slot.host_id, slot.timestamp, slot.score, slot.hostname) == (1, 12345, 3400, "host1.example.com")
     assert dict(slot.engine_status) == DOWN
     assert (slot.maintenance, slot.stopped, slot.conf_on_shared_storage, slot.local_conf_timestamp) == (
-        False, False, True, 12340,
+        False,
+        False,
+        True,
+        12340,
     )
     record = block[:512].rstrip(b"\0")
     unsigned = record.replace(slot.crc32.encode(), b"00000000")
@@ -70,13 +82,19 @@ def test_our_record_is_what_ovirt_would_parse():
     assert tokens[6:9] == ["host1.example.com", "0", "0"]
     assert tokens[10:] == ["1", "12340"]
     unsigned = "|".join([*tokens[:9], "00000000", *tokens[10:]]).encode()
-    assert tokens[9] == f"{zlib.crc32(unsigned) & 0xffffffff:08x}"
+    assert tokens[9] == f"{zlib.crc32(unsigned) & 0xFFFFFFFF:08x}"
     info = block[512:].rstrip(b"\0").decode().splitlines()
     assert info[:10] == [
-        "metadata_parse_version=1", "metadata_feature_version=1",
-        "timestamp=12345 (Thu Jan 01 00:00:00 1970)", "host-id=1", "score=3400",
-        "vm_conf_refresh_time=12340 (Thu Jan 01 00:00:00 1970)", "conf_on_shared_storage=True",
-        "maintenance=False", "state=EngineDown", "stopped=False",
+        "metadata_parse_version=1",
+        "metadata_feature_version=1",
+        "timestamp=12345 (Thu Jan 01 00:00:00 1970)",
+        "host-id=1",
+        "score=3400",
+        "vm_conf_refresh_time=12340 (Thu Jan 01 00:00:00 1970)",
+        "conf_on_shared_storage=True",
+        "maintenance=False",
+        "state=EngineDown",
+        "stopped=False",
     ]
     assert info[10].startswith("crc32_info=")
 
@@ -94,7 +112,10 @@ def test_pipe_in_engine_status_is_escaped_and_round_trips():
         (ovirt_block(1)[:512], "truncated block (512 of 4096 bytes)"),
         (ovirt_block(1)[:4095], "truncated block (4095 of 4096 bytes)"),
         (ovirt_block(2), "host id 2 written in slot 1"),
-        (ovirt_block(1, ["2", "1", "5", "1", "0", "{}", "h"]), "metadata too new (parse version 2, this agent reads 1)"),
+        (
+            ovirt_block(1, ["2", "1", "5", "1", "0", "{}", "h"]),
+            "metadata too new (parse version 2, this agent reads 1)",
+        ),
         (ovirt_block(1, ["x", "1", "5", "1", "0", "{}", "h"]), "field parse version is not an integer: 'x'"),
         (ovirt_block(1, ["1", "1", "5", "1", "0", "{}"]), "malformed record: 6 fields, at least 7 expected"),
         (ovirt_block(1, ["1", "1", "5", "1", "0", "[]", "h"]), "engine status is not a JSON object"),
@@ -103,7 +124,10 @@ def test_pipe_in_engine_status_is_escaped_and_round_trips():
         (b"\0" + ovirt_block(1)[1:], "starts with NUL but is not empty"),
         (b"\xff" * 4096, "record is not UTF-8 text"),
         (ovirt_block(1, info=b"state=EngineUp\nnonsense\n"), "key=value part: line 2 is not key=value: 'nonsense'"),
-        (ovirt_block(1, info=b"a=1\ncrc32_info=00000000\n"), "key=value part: bad crc32_info (stored '00000000', computed a8e5d715)"),
+        (
+            ovirt_block(1, info=b"a=1\ncrc32_info=00000000\n"),
+            "key=value part: bad crc32_info (stored '00000000', computed a8e5d715)",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -194,7 +218,9 @@ def test_any_single_byte_corruption_is_detected_or_harmless(slot, index, value):
         pytest.fail("a damaged block read as empty")
 
 
-record_like = st.lists(st.sampled_from([b"1", b"|", b"0", b"{}", b"h", b"\n", b"=", b"crc32_info=", b"\0"]), max_size=40)
+record_like = st.lists(
+    st.sampled_from([b"1", b"|", b"0", b"{}", b"h", b"\n", b"=", b"crc32_info=", b"\0"]), max_size=40
+)
 
 
 @given(st.one_of(st.binary(max_size=4096), record_like.map(b"".join)), st.integers(1, 2000))

@@ -1,6 +1,7 @@
 """Whiteboard file reads (O_DIRECT) and the dump command; writes need sanlock (integration)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,11 @@ def tmp_board(tmp_path):
         f.write(wb.encode_global_slot(wb.GlobalSlot(maintenance=True)))
         for host_id, score in ((1, 3400), (3, 1800)):
             f.seek(host_id * 4096)
-            f.write(wb.encode_host_slot(wb.HostSlot(host_id, 100 + host_id, score, DOWN, f"host{host_id}", state="EngineDown"), 0))
+            f.write(
+                wb.encode_host_slot(
+                    wb.HostSlot(host_id, 100 + host_id, score, DOWN, f"host{host_id}", state="EngineDown"), 0
+                )
+            )
         f.seek(2 * 4096)
         f.write(b"garbage".ljust(4096, b"\0"))
     return str(path)
@@ -41,7 +46,7 @@ def test_read_of_a_missing_file(tmp_path):
 
 
 def test_writes_without_a_lockspace_are_refused(tmp_board):
-    before = open(tmp_board, "rb").read()
+    before = Path(tmp_board).read_bytes()
     slot = wb.HostSlot(1, 1, 1, {}, "h")
     with pytest.raises(HostIdNotHeld):
         WhiteboardFile(tmp_board).write_host_slot(slot)
@@ -49,7 +54,7 @@ def test_writes_without_a_lockspace_are_refused(tmp_board):
         WhiteboardFile(tmp_board).set_global_maintenance(1, False)
     with pytest.raises(ValueError, match="hostname contains"):
         WhiteboardFile(tmp_board).write_host_slot(wb.HostSlot(1, 1, 1, {}, "a|b"))
-    assert open(tmp_board, "rb").read() == before
+    assert Path(tmp_board).read_bytes() == before
 
 
 def test_dump_json_is_ovirt_shaped(tmp_board, capsys):
@@ -60,8 +65,20 @@ def test_dump_json_is_ovirt_shaped(tmp_board, capsys):
     assert out["invalid_slots"] == {"2": "malformed record: 1 fields, at least 7 expected"}
     host = out["1"]
     assert sorted(host) == sorted(
-        ["host-id", "host-ts", "score", "engine-status", "hostname", "maintenance", "stopped", "crc32",
-         "conf_on_shared_storage", "local_conf_timestamp", "extra", "live-data"]
+        [
+            "host-id",
+            "host-ts",
+            "score",
+            "engine-status",
+            "hostname",
+            "maintenance",
+            "stopped",
+            "crc32",
+            "conf_on_shared_storage",
+            "local_conf_timestamp",
+            "extra",
+            "live-data",
+        ]
     )
     assert (host["host-id"], host["host-ts"], host["score"], host["engine-status"]) == (1, 101, 3400, DOWN)
     assert host["live-data"] is None
