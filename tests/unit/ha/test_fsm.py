@@ -1,0 +1,341 @@
+"""The state machine: every transition, the guards' precedence, oVirt's defects fixed.
+
+Builders are named for situations; each test is Given (memory, snapshot) / When step / Then."""
+
+from dataclasses import replace
+
+import pytest
+
+from vdsm_hosted_engine.ha import fsm
+from vdsm_hosted_engine.ha.fsm import Memory, State, Timeouts
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Health, Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+
+T = Timeouts()
+
+
+def peer(host_id, score=3400, liveness=Liveness.LIVE, vm="down", **kw):
+    return Peer(host_id=host_id, score=score, liveness=liveness, engine_vm=vm, **kw)
+
+
+def snap(now=100.0, vm=VmStatus.DOWN, health=Health.UNKNOWN, score=3400, peers=None, **kw):
+    return Snapshot(
+        now=now, host_id=1, score=score, vm=vm, health=health, peers={p.host_id: p for p in (peers or [])}, **kw
+    )
+
+
+def mem(state, since=0.0, **kw):
+    return Memory(state=state, since=since, **kw)
+
+
+def engine_on_other_host(host_id=2, **kw):
+    return snap(peers=[peer(host_id, vm="up", state="EngineUp")], lease_owner=host_id, **kw)
+
+
+def engine_up_here(**kw):
+    return snap(vm=VmStatus.UP, health=Health.GOOD, lease_owner=1, **kw)
+
+
+def decide(memory, snapshot, timeouts=T):
+    return fsm.step(memory, snapshot, timeouts)
+
+
+# -- the transition table ------------------------------------------------------------------------
+
+
+def test_every_state_has_a_meaning_and_a_row():
+    assert set(fsm.MEANING) == set(State) == set(fsm.TRANSITIONS)
+
+
+def test_illegal_transition_raises_and_leaves_memory_unchanged():
+    s = fsm._Step(mem(State.ENGINE_STOP), snap(), T)
+    with pytest.raises(fsm.IllegalTransition, match="EngineStop -> EngineStart"):
+        s.go(State.ENGINE_START)
+    assert s.memory.state is State.ENGINE_STOP
+
+
+# -- start-up and guards -------------------------------------------------------------------------
+
+
+def test_no_start_before_sanlock_knows_the_cluster():
+    d = decide(Memory(), Snapshot(now=1, host_id=1, score=3400, vm=VmStatus.DOWN, peers=None))
+    assert (d.state, d.actions, d.score) == (State.START, (), 0)
+    assert d.sentence == "no action: waiting for sanlock to report which hosts are alive"
+
+
+@pytest.mark.parametrize(
+    "snapshot, state",
+    [
+        (engine_on_other_host(), State.ENGINE_DOWN),
+        (snap(), State.ENGINE_START),
+        (snap(vm=VmStatus.UP, health=Health.GOOD), State.ENGINE_UP),
+        (snap(vm=VmStatus.UP, health=Health.BAD), State.ENGINE_STARTING),
+        (snap(vm=VmStatus.POWERING_UP), State.ENGINE_STARTING),
+    ],
+)
+def test_restarted_agent_finds_where_it_is_and_leaves_a_running_vm_alone(snapshot, state):
+    d = decide(Memory(), snapshot)
+    assert d.state is state
+    assert ActionKind.SHUTDOWN_VM not in [a.kind for a in d.actions]
+    assert ActionKind.DESTROY_VM not in [a.kind for a in d.actions]
+
+
+def test_global_maintenance_hands_off_everything():
+    for memory in (mem(State.ENGINE_DOWN), mem(State.ENGINE_UP), mem(State.ENGINE_UP_BAD_HEALTH, bad_health_since=0)):
+        d = decide(memory, snap(now=10_000, global_maintenance=True, vm=VmStatus.UP, health=Health.BAD))
+        assert (d.state, d.actions) == (State.GLOBAL_MAINTENANCE, ())
+        assert d.sentence == "GLOBAL MAINTENANCE: no action: HA is handed off; the Engine VM runs on this host"
+        assert d.steady or memory.state is not State.GLOBAL_MAINTENANCE
+
+
+def test_global_maintenance_wins_over_local_maintenance_and_unknown_vm():
+    d = decide(mem(State.ENGINE_UP), snap(global_maintenance=True, local_maintenance=True, vm=VmStatus.UNKNOWN))
+    assert d.state is State.GLOBAL_MAINTENANCE
+
+
+def test_leaving_global_maintenance_with_engine_nowhere_starts_it():
+    d1 = decide(mem(State.GLOBAL_MAINTENANCE), snap())
+    assert d1.state is State.ENGINE_START
+    assert [a.kind for a in d1.actions] == [ActionKind.START_VM]
+
+
+def test_unknown_local_vm_state_does_nothing():
+    d = decide(mem(State.ENGINE_UP), snap(vm=VmStatus.UNKNOWN))
+    assert (d.state, d.actions) == (State.UNKNOWN_LOCAL_VM_STATE, ())
+
+
+def test_local_maintenance_stops_a_vm_here_then_waits_with_score_zero():
+    d = decide(mem(State.ENGINE_UP), engine_up_here(local_maintenance=True))
+    assert d.state is State.ENGINE_STOP
+    assert [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
+    assert d.score == 0
+    assert d.sentence == "shut down the Engine VM because this host entered local maintenance"
+    d2 = decide(d.memory, engine_up_here(now=150, local_maintenance=True))
+    assert d2.actions == ()
+    d3 = decide(d2.memory, engine_up_here(now=100 + T.stop, local_maintenance=True))
+    assert d3.state is State.ENGINE_FORCE_STOP and [a.kind for a in d3.actions] == [ActionKind.DESTROY_VM]
+    d4 = decide(d3.memory, snap(now=500, local_maintenance=True))
+    assert (d4.state, d4.score) == (State.LOCAL_MAINTENANCE, 0)
+    d5 = decide(d4.memory, engine_on_other_host(now=600))
+    assert d5.state is State.ENGINE_DOWN
+
+
+# -- EngineDown ----------------------------------------------------------------------------------
+
+
+def test_best_host_starts_when_nobody_runs_the_engine():
+    d = decide(mem(State.ENGINE_DOWN), snap(peers=[peer(2, score=3000)]))
+    assert d.state is State.ENGINE_START
+    assert [a.kind for a in d.actions] == [ActionKind.START_VM]
+    assert d.sentence == "started Engine VM because this host has the best score (3400) and no host runs it"
+
+
+def test_nothing_to_do_while_engine_up_elsewhere():
+    d = decide(mem(State.ENGINE_DOWN), engine_on_other_host(score=1800))
+    assert (d.state, d.actions, d.steady) == (State.ENGINE_DOWN, (), True)
+    assert d.sentence == "no action: engine up on host 2 (score 3400), I am host 1 (score 1800)"
+
+
+@pytest.mark.parametrize(
+    "peers, mine, expected",
+    [
+        (
+            [peer(2, score=3400, priority=5)],
+            3400,
+            "host 2 is better placed (score 3400, priority 5; mine 3400, priority 0)",
+        ),
+        ([peer(2, score=3400)], 3000, "host 2 is better placed"),
+    ],
+)
+def test_a_better_host_is_left_to_start_it(peers, mine, expected):
+    d = decide(mem(State.ENGINE_DOWN), snap(score=mine, peers=peers))
+    assert d.actions == () and expected in d.sentence
+
+
+def test_ties_go_to_the_lower_host_id_exactly_one_starts():
+    peers = [peer(2), peer(3)]
+    d = decide(mem(State.ENGINE_DOWN), snap(peers=peers))
+    assert d.state is State.ENGINE_START  # host 1 is the lowest id among equals
+    other = Snapshot(now=100, host_id=2, score=3400, vm=VmStatus.DOWN, peers={1: peer(1), 3: peer(3)})
+    assert decide(mem(State.ENGINE_DOWN), other).actions == ()
+
+
+@pytest.mark.parametrize("liveness", [Liveness.FAIL, Liveness.DEAD, Liveness.UNKNOWN, Liveness.FREE])
+def test_hosts_not_live_are_not_candidates(liveness):
+    d = decide(mem(State.ENGINE_DOWN), snap(score=2000, peers=[peer(2, liveness=liveness)]))
+    assert d.state is State.ENGINE_START
+
+
+def test_engines_host_failing_means_wait_for_dead_and_poll_fast():
+    s = snap(peers=[peer(2, vm="up", liveness=Liveness.FAIL)], lease_owner=2)
+    d = decide(mem(State.ENGINE_DOWN), s)
+    assert d.actions == () and d.wake_after == T.dead_poll
+    assert "host 2 holds the Engine VM lease and is fail in sanlock" in d.sentence
+    dead = snap(peers=[peer(2, vm="up", liveness=Liveness.DEAD)], lease_owner=2)
+    assert decide(d.memory, dead).state is State.ENGINE_START
+
+
+def test_unreadable_lease_means_no_start():
+    d = decide(mem(State.ENGINE_DOWN), snap(lease_known=False))
+    assert d.actions == () and "cannot be read" in d.sentence
+
+
+def test_score_zero_never_starts():
+    d = decide(mem(State.ENGINE_DOWN), snap(score=0, score_detail="storage unavailable"))
+    assert d.actions == () and "score 0: storage unavailable" in d.sentence
+
+
+def test_every_host_lost_the_network_nobody_moves_the_engine():
+    d = decide(mem(State.ENGINE_UP), engine_up_here(score=1800, peers=[peer(2, score=1800), peer(3, score=1800)]))
+    assert (d.state, d.actions) == (State.ENGINE_UP, ())
+
+
+# -- EngineStart ---------------------------------------------------------------------------------
+
+
+def started(now=100.0):
+    return decide(mem(State.ENGINE_DOWN), snap(now=now)).memory
+
+
+def test_start_in_progress_is_not_repeated():
+    d = decide(started(), snap(now=105, action_running=ActionKind.START_VM))
+    assert (d.state, d.actions) == (State.ENGINE_START, ())
+    assert d.sentence == "no action: Engine VM start in progress (5 s)"
+
+
+def test_start_success_goes_to_starting_and_clears_failures():
+    memory = replace(started(), start_failures=(90.0,))
+    d = decide(memory, snap(now=103, vm=VmStatus.UP, action_result=ActionResult(ActionKind.START_VM, True)))
+    assert d.state is State.ENGINE_STARTING and d.memory.start_failures == ()
+
+
+def test_lost_lease_race_is_not_a_failure_and_does_not_loop():
+    result = ActionResult(ActionKind.START_VM, False, lease_held_elsewhere=True, error="-243")
+    d = decide(started(), snap(now=101, action_result=result, lease_owner=2, peers=[peer(2, state="EngineStart")]))
+    assert (d.state, d.actions, d.memory.start_failures) == (State.ENGINE_DOWN, (), ())
+    assert d.sentence == "no action: lost the race for the Engine VM lease to host 2; not counted as a failure"
+    # Next tick: host 2 now holds the lease: no new start, no force-stop.
+    d2 = decide(d.memory, snap(now=102, lease_owner=2, peers=[peer(2, vm="up")]))
+    assert d2.actions == ()
+
+
+def test_start_failure_is_counted_with_one_clock():
+    d = decide(started(), snap(now=101, action_result=ActionResult(ActionKind.START_VM, False, error="boom")))
+    assert d.state is State.ENGINE_DOWN and d.memory.start_failures == (101,)
+    assert "Engine VM start failed (boom); 1 failure(s) in 600 s" in d.sentence
+    # Old failures drop out of the window on the same clock.
+    memory = replace(
+        d.memory, state=State.ENGINE_START, start_failures=(0.0, 101.0), sent_actions=frozenset({ActionKind.START_VM})
+    )
+    d2 = decide(memory, snap(now=700, action_result=ActionResult(ActionKind.START_VM, False, error="x")))
+    assert d2.memory.start_failures == (101.0, 700)
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def test_starting_becomes_up_when_healthy():
+    d = decide(mem(State.ENGINE_STARTING, since=100), engine_up_here(now=130))
+    assert d.state is State.ENGINE_UP
+
+
+def test_starting_too_long_stops():
+    s = snap(now=100 + T.starting, vm=VmStatus.UP, health=Health.BAD)
+    d = decide(mem(State.ENGINE_STARTING, since=100), s)
+    assert d.state is State.ENGINE_STOP and [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
+
+
+def test_up_and_healthy_is_steady():
+    d = decide(mem(State.ENGINE_UP), engine_up_here(peers=[peer(2)]))
+    assert (d.state, d.actions, d.steady) == (State.ENGINE_UP, (), True)
+    assert d.sentence == "no action: Engine VM up and healthy on this host (score 3400)"
+
+
+def test_management_network_loss_hands_the_engine_over():
+    d = decide(mem(State.ENGINE_UP), engine_up_here(score=1800, score_detail="1800 (network -1600)", peers=[peer(2)]))
+    assert d.state is State.ENGINE_STOP and [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
+    assert (
+        d.sentence == "shut down the Engine VM because host 2 scores 3400, 1600 above this host (1800 (network -1600))"
+    )
+
+
+def test_priority_or_a_small_gap_never_moves_a_running_engine():
+    peers = [peer(2, score=3400, priority=100), peer(3, score=3400 + 799)]
+    d = decide(mem(State.ENGINE_UP), engine_up_here(peers=peers))
+    assert d.actions == ()
+
+
+def test_bad_health_is_restarted_after_the_timeout_then_alerts():
+    d1 = decide(mem(State.ENGINE_UP), snap(now=100, vm=VmStatus.UP, health=Health.BAD))
+    assert d1.state is State.ENGINE_UP_BAD_HEALTH and d1.actions == ()
+    d2 = decide(d1.memory, snap(now=200, vm=VmStatus.UP, health=Health.BAD))
+    assert d2.sentence == "no action: Engine health bad for 100 s, stopping the VM in 200 s"
+    d3 = decide(d2.memory, snap(now=400, vm=VmStatus.UP, health=Health.BAD))
+    assert d3.state is State.ENGINE_STOP and [a.kind for a in d3.actions] == [ActionKind.SHUTDOWN_VM]
+    # Restarted; unhealthy again for the whole timeout: stop again and alert.
+    again = replace(d3.memory, state=State.ENGINE_UP_BAD_HEALTH, bad_health_since=1000.0, sent_actions=frozenset())
+    d4 = decide(again, snap(now=1300, vm=VmStatus.UP, health=Health.BAD))
+    assert [a.kind for a in d4.actions] == [ActionKind.SHUTDOWN_VM, ActionKind.ALERT]
+    assert "raised an alert" in d4.sentence
+
+
+def test_health_recovering_returns_to_up():
+    d = decide(mem(State.ENGINE_UP_BAD_HEALTH, bad_health_since=100), engine_up_here(now=200))
+    assert d.state is State.ENGINE_UP and d.memory.bad_health_since is None
+
+
+# -- crashes -------------------------------------------------------------------------------------
+
+
+def test_crash_restarts_locally_first_then_steps_back():
+    memory = mem(State.ENGINE_UP)
+    for n in (1, 2):
+        d = decide(memory, snap(now=100 * n, vm_down_reason="crashed"))
+        assert d.state is State.ENGINE_START and [a.kind for a in d.actions] == [ActionKind.START_VM]
+        assert f"local restart {n} of 2" in d.sentence
+        memory = replace(d.memory, state=State.ENGINE_UP, sent_actions=frozenset())
+    d = decide(memory, snap(now=300, vm_down_reason="crashed"))
+    assert d.state is State.ENGINE_UNEXPECTEDLY_DOWN and d.actions == () and d.score == 0
+    assert d.sentence.startswith("stepped back for 600 s because the Engine VM went down unexpectedly (crashed)")
+    d2 = decide(d.memory, snap(now=500))
+    assert d2.score == 0 and d2.actions == ()
+    d3 = decide(d2.memory, snap(now=901))
+    assert d3.state is State.ENGINE_DOWN
+
+
+def test_vm_killed_with_storage_lost_steps_back_at_once():
+    d = decide(mem(State.ENGINE_UP), snap(score=0, vm_down_reason="lease lost"))
+    assert d.state is State.ENGINE_UNEXPECTEDLY_DOWN and d.actions == ()
+
+
+def test_vm_migrated_away_is_not_a_crash():
+    d = decide(mem(State.ENGINE_UP), engine_on_other_host(vm_down_reason="migrated"))
+    assert (d.state, d.actions) == (State.ENGINE_DOWN, ())
+
+
+# -- stopping ------------------------------------------------------------------------------------
+
+
+def test_stop_completes_or_is_forced():
+    stop = mem(
+        State.ENGINE_STOP,
+        since=100,
+        stop_reason="handing over to host 2",
+        sent_actions=frozenset({ActionKind.SHUTDOWN_VM}),
+    )
+    d = decide(stop, snap(now=150, vm=VmStatus.POWERING_DOWN))
+    assert d.actions == () and "powering off in 250 s" in d.sentence
+    d = decide(stop, snap(now=100 + T.stop, vm=VmStatus.POWERING_DOWN))
+    assert d.state is State.ENGINE_FORCE_STOP and [a.kind for a in d.actions] == [ActionKind.DESTROY_VM]
+    d = decide(stop, snap(now=160))
+    assert d.state is State.ENGINE_DOWN
+
+
+def test_stopped_agent_publishes_zero():
+    d = fsm.stopped(mem(State.ENGINE_UP), 5.0)
+    assert (d.state, d.score) == (State.AGENT_STOPPED, 0)
+
+
+def test_step_is_pure():
+    memory, s = mem(State.ENGINE_DOWN), snap(peers=[peer(2, score=3000)])
+    assert decide(memory, s) == decide(memory, s)

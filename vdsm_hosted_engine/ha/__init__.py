@@ -1,0 +1,1 @@
+"""High availability: score and state machine (pure), agent loop."""

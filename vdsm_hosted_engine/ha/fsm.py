@@ -1,0 +1,483 @@
+"""The hosted-engine state machine (pure): `step(memory, snapshot, timeouts) -> Decision`.
+
+States keep oVirt's names (an admin sees them in `--vm-status`); MEANING gives each a line. One clock
+(the snapshot's monotonic `now`) times everything.
+
+Guards, in this precedence, before any per-state logic:
+  1. global maintenance      -> GlobalMaintenance: hands off, no action at all
+  2. local VM state unknown  -> UnknownLocalVmState: no action until the runtime can tell
+  3. local maintenance       -> LocalMaintenance: score 0; a VM running here is shut down
+  4. cluster not yet known   -> StartState: no start until sanlock says who is alive (no fixed wait)
+
+Where we differ from oVirt's agent (REFERENCE.md):
+  - a start refused because another host holds the lease (-243) is a lost race, not a failure: no
+    retry penalty, no force-stop loop;
+  - an Engine VM crash restarts the VM locally first (`local_restarts` within `restart_window`),
+    then the host steps back (score 0 for `backoff`) so another host starts it;
+  - an Engine that stays unhealthy is restarted after `health_timeout`; if it is unhealthy again
+    after that restart, an alert is raised;
+  - when the Engine's host is failing in sanlock, the others wait for sanlock to call it dead (its
+    lease is free only then) and poll each second meanwhile, so the best host starts at once.
+
+Every decision carries one sentence: past tense + "because" when something was done, "no action: "
++ what is awaited otherwise, "GLOBAL MAINTENANCE: " prefixed when HA is handed off.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field, replace
+
+from vdsm_hosted_engine.errors import BugError
+from vdsm_hosted_engine.ha import score as score_
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, Health, Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+
+logger = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    START = "StartState"
+    ENGINE_DOWN = "EngineDown"
+    ENGINE_START = "EngineStart"
+    ENGINE_STARTING = "EngineStarting"
+    ENGINE_UP = "EngineUp"
+    ENGINE_UP_BAD_HEALTH = "EngineUpBadHealth"
+    ENGINE_STOP = "EngineStop"
+    ENGINE_FORCE_STOP = "EngineForceStop"
+    ENGINE_UNEXPECTEDLY_DOWN = "EngineUnexpectedlyDown"
+    GLOBAL_MAINTENANCE = "GlobalMaintenance"
+    LOCAL_MAINTENANCE = "LocalMaintenance"
+    UNKNOWN_LOCAL_VM_STATE = "UnknownLocalVmState"
+    AGENT_STOPPED = "AgentStopped"
+
+
+MEANING = {
+    State.START: "the agent is starting and waits for sanlock to tell which hosts are alive",
+    State.ENGINE_DOWN: "the Engine VM does not run here; this host starts it when it is the best place",
+    State.ENGINE_START: "this host is starting the Engine VM",
+    State.ENGINE_STARTING: "the Engine VM runs here and the Engine is not healthy yet",
+    State.ENGINE_UP: "the Engine VM runs here and the Engine is healthy",
+    State.ENGINE_UP_BAD_HEALTH: "the Engine VM runs here but the Engine's health check fails",
+    State.ENGINE_STOP: "this host is shutting the Engine VM down",
+    State.ENGINE_FORCE_STOP: "the shutdown took too long; this host is powering the Engine VM off",
+    State.ENGINE_UNEXPECTEDLY_DOWN: "the Engine VM crashed here too often; this host steps back for a while",
+    State.GLOBAL_MAINTENANCE: "global maintenance: no host acts on the Engine VM",
+    State.LOCAL_MAINTENANCE: "local maintenance: this host takes no part (score 0)",
+    State.UNKNOWN_LOCAL_VM_STATE: "the VM runtime cannot tell whether the Engine VM runs here",
+    State.AGENT_STOPPED: "the agent on this host is stopped",
+}
+
+# Which states may follow which (besides staying put). The guards may enter GLOBAL_MAINTENANCE,
+# UNKNOWN_LOCAL_VM_STATE, LOCAL_MAINTENANCE and START from anywhere.
+_GUARDED = {State.GLOBAL_MAINTENANCE, State.UNKNOWN_LOCAL_VM_STATE, State.LOCAL_MAINTENANCE, State.START}
+_RUNNING = {State.ENGINE_STARTING, State.ENGINE_UP, State.ENGINE_UP_BAD_HEALTH}
+TRANSITIONS: dict[State, set[State]] = {
+    State.START: {State.ENGINE_DOWN, *_RUNNING},
+    State.ENGINE_DOWN: {State.ENGINE_START, *_RUNNING},
+    State.ENGINE_START: {State.ENGINE_DOWN, State.ENGINE_STARTING},
+    State.ENGINE_STARTING: {
+        State.ENGINE_UP,
+        State.ENGINE_UP_BAD_HEALTH,
+        State.ENGINE_STOP,
+        State.ENGINE_START,
+        State.ENGINE_DOWN,
+        State.ENGINE_UNEXPECTEDLY_DOWN,
+    },
+    State.ENGINE_UP: {
+        State.ENGINE_UP_BAD_HEALTH,
+        State.ENGINE_STOP,
+        State.ENGINE_START,
+        State.ENGINE_DOWN,
+        State.ENGINE_UNEXPECTEDLY_DOWN,
+    },
+    State.ENGINE_UP_BAD_HEALTH: {
+        State.ENGINE_UP,
+        State.ENGINE_STOP,
+        State.ENGINE_START,
+        State.ENGINE_DOWN,
+        State.ENGINE_UNEXPECTEDLY_DOWN,
+    },
+    State.ENGINE_STOP: {State.ENGINE_DOWN, State.ENGINE_FORCE_STOP},
+    State.ENGINE_FORCE_STOP: {State.ENGINE_DOWN},
+    State.ENGINE_UNEXPECTEDLY_DOWN: {State.ENGINE_DOWN, *_RUNNING},
+    State.GLOBAL_MAINTENANCE: {State.ENGINE_DOWN, *_RUNNING},
+    State.LOCAL_MAINTENANCE: {State.ENGINE_DOWN, *_RUNNING},
+    State.UNKNOWN_LOCAL_VM_STATE: {State.ENGINE_DOWN, *_RUNNING},
+    State.AGENT_STOPPED: set(),
+}
+# Leaving a guard state: wherever the local VM puts us, like a fresh start.
+for _s in _GUARDED:
+    TRANSITIONS[_s] |= {State.ENGINE_DOWN, *_RUNNING}
+for _s in TRANSITIONS:
+    if _s is not State.AGENT_STOPPED:
+        TRANSITIONS[_s] |= _GUARDED
+TRANSITIONS[State.LOCAL_MAINTENANCE] |= {State.ENGINE_STOP, State.ENGINE_FORCE_STOP}
+
+# States in which this host publishes score 0 whatever its monitors say.
+ZERO_SCORE_STATES = {State.START, State.LOCAL_MAINTENANCE, State.ENGINE_UNEXPECTEDLY_DOWN, State.AGENT_STOPPED}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """All in seconds; oVirt's values where it has them."""
+
+    health: float = 300.0  # Engine unhealthy this long -> restart it
+    stop: float = 300.0  # shutdown unfinished this long -> power off
+    starting: float = 600.0  # Engine not healthy this long after start -> stop
+    restart_window: float = 600.0  # local crash restarts and start retries are counted in this window
+    local_restarts: int = 2  # crash restarts here before stepping back
+    backoff: float = 600.0  # score 0 after stepping back
+    health_alert_window: float = 3600.0  # unhealthy again within this after a health restart -> alert
+    dead_poll: float = 1.0  # poll interval while waiting for sanlock to call the Engine's host dead
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the machine remembers between ticks (a plain value; the agent keeps it)."""
+
+    state: State = State.START
+    since: float = 0.0
+    start_failures: tuple[float, ...] = ()
+    crash_restarts: tuple[float, ...] = ()
+    backoff_until: float = 0.0
+    bad_health_since: float | None = None
+    health_restarts: tuple[float, ...] = ()
+    stop_reason: str = ""
+    sent_actions: frozenset[ActionKind] = field(default_factory=frozenset)
+
+    def retries(self, now: float, window: float) -> int:
+        return sum(1 for t in self.start_failures if now - t < window)
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    actions: tuple[Action, ...]
+    sentence: str
+    steady: bool
+    wake_after: float | None
+    memory: Memory
+    score: int
+
+
+class IllegalTransition(BugError):
+    def __init__(self, old: State, new: State) -> None:
+        super().__init__(f"illegal transition {old.value} -> {new.value}")
+        self.old, self.new = old, new
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _peers(snap: Snapshot) -> dict[int, Peer]:
+    return dict(snap.peers or {})
+
+
+def engine_elsewhere(snap: Snapshot) -> tuple[str, int | None, str]:
+    """Where the Engine VM may run if not here: ("none"|"up"|"failing"|"unknown", host, detail)."""
+    peers = _peers(snap)
+    owner = snap.lease_owner
+    if owner is not None and owner != snap.host_id:
+        peer = peers.get(owner)
+        liveness = peer.liveness if peer else Liveness.UNKNOWN
+        if liveness is Liveness.LIVE:
+            return "up", owner, f"host {owner} holds the Engine VM lease"
+        if liveness in (Liveness.FAIL, Liveness.UNKNOWN):
+            return "failing", owner, f"host {owner} holds the Engine VM lease and is {liveness.value} in sanlock"
+        # DEAD or FREE: its lease is free for the taking.
+    for peer in sorted(peers.values(), key=lambda p: p.host_id):
+        if peer.reports_engine_up:
+            return "up", peer.host_id, f"host {peer.host_id} reports the Engine VM up"
+    if not snap.lease_known:
+        return "unknown", None, "the Engine VM lease cannot be read"
+    return "none", None, ""
+
+
+def best_host(snap: Snapshot, my_score: int) -> int | None:
+    """The best eligible host for starting the Engine VM, me included (None: nobody eligible)."""
+    candidates = {p.host_id: score_.rank(p.score, p.priority, p.host_id) for p in _peers(snap).values() if p.eligible}
+    if my_score > 0:
+        candidates[snap.host_id] = score_.rank(my_score, snap.priority, snap.host_id)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda h: candidates[h])
+
+
+def _within(times: tuple[float, ...], now: float, window: float) -> tuple[float, ...]:
+    return tuple(t for t in times if now - t < window)
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class _Step:
+    """One evaluation: collects the new state, actions and sentence."""
+
+    def __init__(self, memory: Memory, snap: Snapshot, timeouts: Timeouts) -> None:
+        self.old = memory
+        self.memory = memory
+        self.snap = snap
+        self.t = timeouts
+        self.actions: list[Action] = []
+        self.wake_after: float | None = None
+
+    @property
+    def now(self) -> float:
+        return self.snap.now
+
+    def go(self, state: State, **changes: object) -> None:
+        if state is not self.memory.state:
+            if state not in TRANSITIONS[self.memory.state]:
+                raise IllegalTransition(self.memory.state, state)
+            changes.setdefault("since", self.now)
+            changes.setdefault("sent_actions", frozenset())
+        self.memory = replace(self.memory, state=state, **changes)
+
+    def act(self, kind: ActionKind, detail: str = "") -> None:
+        """Ask for an action once per state entry (a repeat while it runs would be a second start)."""
+        if kind in self.memory.sent_actions:
+            return
+        self.actions.append(Action(kind, detail))
+        self.memory = replace(self.memory, sent_actions=self.memory.sent_actions | {kind})
+
+    def elapsed(self) -> float:
+        return self.now - self.memory.since
+
+
+def step(memory: Memory, snap: Snapshot, timeouts: Timeouts = Timeouts()) -> Decision:
+    """Decide this tick. Pure: the same memory and snapshot always give the same decision."""
+    s = _Step(memory, snap, timeouts)
+    sentence = _guards(s) or _per_state(s)
+    published = 0 if s.memory.state in ZERO_SCORE_STATES or snap.local_maintenance else snap.score
+    if s.memory.state is State.ENGINE_DOWN and snap.now < s.memory.backoff_until:
+        published = 0
+    if snap.global_maintenance:
+        sentence = f"GLOBAL MAINTENANCE: {sentence}"
+    steady = not s.actions and s.memory.state is memory.state and sentence.startswith(("no action", "GLOBAL"))
+    return Decision(s.memory.state, tuple(s.actions), sentence, steady, s.wake_after, s.memory, published)
+
+
+def _guards(s: _Step) -> str | None:
+    snap = s.snap
+    if snap.global_maintenance:
+        if s.memory.state is not State.GLOBAL_MAINTENANCE:
+            s.go(State.GLOBAL_MAINTENANCE)
+        where = "runs on this host" if snap.vm.running else "does not run on this host"
+        return f"no action: HA is handed off; the Engine VM {where}"
+    if snap.vm is VmStatus.UNKNOWN:
+        s.go(State.UNKNOWN_LOCAL_VM_STATE)
+        return "no action: cannot tell whether the Engine VM runs on this host (VM runtime not answering)"
+    if snap.local_maintenance:
+        return _local_maintenance(s)
+    if snap.peers is None:
+        s.go(State.START)
+        return "no action: waiting for sanlock to report which hosts are alive"
+    if s.memory.state in _GUARDED:
+        _reenter(s)
+    return None
+
+
+def _reenter(s: _Step) -> None:
+    """Leaving a guard state (or starting): the local VM decides where we are."""
+    vm, health = s.snap.vm, s.snap.health
+    if vm.running:
+        s.go(State.ENGINE_UP if health is Health.GOOD else State.ENGINE_STARTING)
+    else:
+        s.go(State.ENGINE_DOWN)
+
+
+def _local_maintenance(s: _Step) -> str:
+    state = s.memory.state
+    if not s.snap.vm.running:
+        if state is not State.LOCAL_MAINTENANCE:
+            s.go(State.LOCAL_MAINTENANCE)
+        return "no action: this host is in local maintenance"
+    if state is State.ENGINE_FORCE_STOP:
+        return "no action: powering off the Engine VM for local maintenance"
+    if state is State.ENGINE_STOP:
+        if s.elapsed() >= s.t.stop:
+            s.go(State.ENGINE_FORCE_STOP)
+            s.act(ActionKind.DESTROY_VM, "local maintenance")
+            return f"powered off the Engine VM because its shutdown did not finish in {s.t.stop:.0f} s"
+        return (
+            f"no action: Engine VM shutting down for local maintenance, powering off in {s.t.stop - s.elapsed():.0f} s"
+        )
+    s.go(State.LOCAL_MAINTENANCE)
+    s.go(State.ENGINE_STOP, stop_reason="local maintenance")
+    s.act(ActionKind.SHUTDOWN_VM, "local maintenance")
+    return "shut down the Engine VM because this host entered local maintenance"
+
+
+def _per_state(s: _Step) -> str:
+    handler = {
+        State.ENGINE_DOWN: _engine_down,
+        State.ENGINE_START: _engine_start,
+        State.ENGINE_STARTING: _engine_running,
+        State.ENGINE_UP: _engine_running,
+        State.ENGINE_UP_BAD_HEALTH: _engine_running,
+        State.ENGINE_STOP: _engine_stop,
+        State.ENGINE_FORCE_STOP: _engine_stop,
+        State.ENGINE_UNEXPECTEDLY_DOWN: _unexpectedly_down,
+    }.get(s.memory.state)
+    if handler is None:
+        raise BugError(f"no handler for state {s.memory.state.value}")
+    return handler(s)
+
+
+def _engine_down(s: _Step) -> str:
+    snap = s.snap
+    if snap.vm.running:
+        _reenter(s)
+        return f"no action: found the Engine VM running on this host; now {s.memory.state.value}"
+    where, host, detail = engine_elsewhere(snap)
+    if where == "up":
+        peer = _peers(snap).get(host or 0)
+        theirs = f" (score {peer.score})" if peer else ""
+        return f"no action: engine up on host {host}{theirs}, I am host {snap.host_id} (score {snap.score})"
+    if where == "failing":
+        s.wake_after = s.t.dead_poll
+        return f"no action: {detail}; waiting for sanlock to declare it dead before its lease is free"
+    if where == "unknown":
+        return f"no action: {detail}; not starting the Engine VM blind"
+    if snap.now < s.memory.backoff_until:
+        return f"no action: stepped back after Engine VM crashes here, {s.memory.backoff_until - snap.now:.0f} s left"
+    my_score = snap.score
+    if my_score <= 0:
+        return f"no action: Engine VM down and this host cannot run it (score 0: {snap.score_detail or 'monitors'})"
+    best = best_host(snap, my_score)
+    if best != snap.host_id:
+        peer = _peers(snap)[best] if best in _peers(snap) else None
+        if peer is not None:
+            return (
+                f"no action: Engine VM down; host {best} is better placed (score {peer.score}, priority "
+                f"{peer.priority}; mine {my_score}, priority {snap.priority})"
+            )
+        return "no action: Engine VM down and no host is eligible to start it"
+    s.go(State.ENGINE_START)
+    s.act(ActionKind.START_VM)
+    return f"started Engine VM because this host has the best score ({my_score}) and no host runs it"
+
+
+def _engine_start(s: _Step) -> str:
+    snap = s.snap
+    result = snap.action_result
+    if result is None or result.kind is not ActionKind.START_VM:
+        if snap.action_running is ActionKind.START_VM or ActionKind.START_VM in s.memory.sent_actions:
+            return f"no action: Engine VM start in progress ({s.elapsed():.0f} s)"
+        s.go(State.ENGINE_DOWN)
+        return "no action: Engine VM start was not running; back to EngineDown"
+    if result.ok:
+        s.go(State.ENGINE_STARTING, start_failures=())
+        return "no action: Engine VM started on this host; waiting for the Engine to become healthy"
+    if result.lease_held_elsewhere:
+        s.go(State.ENGINE_DOWN)
+        owner = f"host {snap.lease_owner}" if snap.lease_owner else "another host"
+        return f"no action: lost the race for the Engine VM lease to {owner}; not counted as a failure"
+    failures = (*_within(s.memory.start_failures, s.now, s.t.restart_window), s.now)
+    s.go(State.ENGINE_DOWN, start_failures=failures)
+    return (
+        f"no action: Engine VM start failed ({result.error}); {len(failures)} failure(s) in {s.t.restart_window:.0f} s"
+    )
+
+
+def _vm_lost(s: _Step) -> str:
+    """The Engine VM vanished from this host while we ran it."""
+    snap = s.snap
+    where, host, _ = engine_elsewhere(snap)
+    if snap.vm_down_reason == "migrated" or where == "up":
+        s.go(State.ENGINE_DOWN)
+        return f"no action: Engine VM left this host ({snap.vm_down_reason or 'gone'}); engine up on host {host}"
+    reason = snap.vm_down_reason or "crashed"
+    restarts = _within(s.memory.crash_restarts, s.now, s.t.restart_window)
+    if snap.score > 0 and len(restarts) < s.t.local_restarts:
+        s.go(State.ENGINE_START, crash_restarts=(*restarts, s.now))
+        s.act(ActionKind.START_VM, "local restart")
+        return (
+            f"restarted Engine VM locally because it went down unexpectedly ({reason}); "
+            f"local restart {len(restarts) + 1} of {s.t.local_restarts}"
+        )
+    s.go(State.ENGINE_UNEXPECTEDLY_DOWN, crash_restarts=restarts, backoff_until=s.now + s.t.backoff)
+    why = "this host cannot run it (score 0)" if snap.score <= 0 else f"{len(restarts)} local restart(s) already"
+    return f"stepped back for {s.t.backoff:.0f} s because the Engine VM went down unexpectedly ({reason}) and {why}"
+
+
+def _engine_running(s: _Step) -> str:
+    snap = s.snap
+    state = s.memory.state
+    if not snap.vm.running:
+        return _vm_lost(s)
+    # Hand over to a clearly better host (score gap >= threshold; priority never moves a running Engine).
+    better = [p for p in _peers(snap).values() if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD]
+    if better and snap.vm is VmStatus.UP:
+        best = max(better, key=lambda p: score_.rank(p.score, p.priority, p.host_id))
+        s.go(State.ENGINE_STOP, stop_reason=f"handing over to host {best.host_id}")
+        s.act(ActionKind.SHUTDOWN_VM, f"host {best.host_id} is better placed")
+        return (
+            f"shut down the Engine VM because host {best.host_id} scores {best.score}, "
+            f"{best.score - snap.score} above this host ({snap.score_detail or snap.score})"
+        )
+    if snap.health is Health.GOOD:
+        if state is not State.ENGINE_UP:
+            s.go(State.ENGINE_UP, bad_health_since=None, crash_restarts=(), start_failures=())
+            return "no action: the Engine is healthy on this host"
+        return f"no action: Engine VM up and healthy on this host (score {snap.score})"
+    if state is State.ENGINE_STARTING:
+        left = s.t.starting - s.elapsed()
+        if left <= 0:
+            s.go(State.ENGINE_STOP, stop_reason="never became healthy")
+            s.act(ActionKind.SHUTDOWN_VM, "Engine not healthy after start")
+            return f"shut down the Engine VM because the Engine did not become healthy in {s.t.starting:.0f} s"
+        return f"no action: waiting for the Engine to become healthy ({s.elapsed():.0f} s), stopping in {left:.0f} s"
+    # EngineUp with bad health, or EngineUpBadHealth.
+    since = s.memory.bad_health_since if s.memory.bad_health_since is not None else s.now
+    if state is State.ENGINE_UP:
+        s.go(State.ENGINE_UP_BAD_HEALTH, bad_health_since=since)
+    bad_for = s.now - since
+    if bad_for < s.t.health:
+        return f"no action: Engine health bad for {bad_for:.0f} s, stopping the VM in {s.t.health - bad_for:.0f} s"
+    recent = _within(s.memory.health_restarts, s.now, s.t.health_alert_window)
+    s.go(State.ENGINE_STOP, stop_reason="Engine unhealthy", health_restarts=(*recent, s.now), bad_health_since=None)
+    s.act(ActionKind.SHUTDOWN_VM, "Engine unhealthy")
+    if recent:
+        s.act(ActionKind.ALERT, f"the Engine is unhealthy again after {len(recent)} restart(s)")
+        return (
+            f"shut down the Engine VM and raised an alert because the Engine has been unhealthy for "
+            f"{bad_for:.0f} s again after {len(recent)} restart(s)"
+        )
+    return f"shut down the Engine VM because the Engine has been unhealthy for {bad_for:.0f} s"
+
+
+def _engine_stop(s: _Step) -> str:
+    snap = s.snap
+    if not snap.vm.running:
+        reason = s.memory.stop_reason
+        s.go(State.ENGINE_DOWN, stop_reason="")
+        return f"no action: Engine VM is down on this host ({reason or 'stopped'})"
+    if s.memory.state is State.ENGINE_FORCE_STOP:
+        return "no action: powering off the Engine VM"
+    left = s.t.stop - s.elapsed()
+    if left <= 0:
+        s.go(State.ENGINE_FORCE_STOP)
+        s.act(ActionKind.DESTROY_VM, s.memory.stop_reason)
+        return f"powered off the Engine VM because its shutdown did not finish in {s.t.stop:.0f} s"
+    return f"no action: Engine VM shutting down ({s.memory.stop_reason}), powering off in {left:.0f} s"
+
+
+def _unexpectedly_down(s: _Step) -> str:
+    snap = s.snap
+    if snap.vm.running:
+        _reenter(s)
+        return f"no action: found the Engine VM running on this host; now {s.memory.state.value}"
+    left = s.memory.backoff_until - snap.now
+    if left > 0:
+        return f"no action: stepped back after the Engine VM went down unexpectedly here, {left:.0f} s left"
+    s.go(State.ENGINE_DOWN)
+    return "no action: back-off over; this host may start the Engine VM again"
+
+
+def stopped(memory: Memory, now: float) -> Decision:
+    """The decision published when the agent stops cleanly (score 0, stopped)."""
+    new = replace(memory, state=State.AGENT_STOPPED, since=now)
+    return Decision(State.AGENT_STOPPED, (), "agent stopped; the Engine VM is left as it is", False, None, new, 0)

@@ -1,0 +1,105 @@
+"""What the state machine sees in one tick, and what it asks for (plain values, no I/O)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+
+
+class VmStatus(enum.Enum):
+    """The Engine VM on this host, from the VM runtime (libvirt)."""
+
+    DOWN = "down"  # not running here
+    POWERING_UP = "powering_up"
+    UP = "up"
+    PAUSED = "paused"
+    POWERING_DOWN = "powering_down"
+    UNKNOWN = "unknown"  # the runtime cannot tell (libvirt unreachable)
+
+    @property
+    def running(self) -> bool:
+        return self in (VmStatus.POWERING_UP, VmStatus.UP, VmStatus.PAUSED, VmStatus.POWERING_DOWN)
+
+
+class Health(enum.Enum):
+    """The Engine's health endpoint, as the engine-health monitor last saw it."""
+
+    GOOD = "good"
+    BAD = "bad"
+    UNKNOWN = "unknown"
+
+
+class ActionKind(enum.Enum):
+    START_VM = "start"
+    SHUTDOWN_VM = "shutdown"
+    DESTROY_VM = "destroy"
+    ALERT = "alert"
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """How a slow action ended; reported once, in the next snapshot after it finished."""
+
+    kind: ActionKind
+    ok: bool
+    lease_held_elsewhere: bool = False  # start refused by sanlock (-243): a lost race, not a failure
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another host, from its whiteboard slot and sanlock's liveness of its host id."""
+
+    host_id: int
+    score: int
+    liveness: Liveness
+    priority: int = 0
+    engine_vm: str = "unknown"  # its engine-status "vm": up / down / down_unexpected / unknown
+    engine_health: str = "bad"
+    state: str = ""
+    maintenance: bool = False
+    stopped: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.liveness is Liveness.LIVE and not self.stopped
+
+    @property
+    def eligible(self) -> bool:
+        return self.live and not self.maintenance and self.score > 0
+
+    @property
+    def reports_engine_up(self) -> bool:
+        return self.live and self.engine_vm == "up"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one decision needs. `peers` is None while sanlock cannot yet tell who is alive;
+    `lease_owner` is the host id the engine-vm lease names (None: free), `lease_known` False when it
+    could not be read."""
+
+    now: float
+    host_id: int
+    score: int
+    vm: VmStatus
+    health: Health = Health.UNKNOWN
+    priority: int = 0
+    score_detail: str = ""
+    vm_down_reason: str = ""
+    global_maintenance: bool = False
+    local_maintenance: bool = False
+    peers: Mapping[int, Peer] | None = field(default_factory=dict)
+    lease_owner: int | None = None
+    lease_known: bool = True
+    action_running: ActionKind | None = None
+    action_result: ActionResult | None = None
