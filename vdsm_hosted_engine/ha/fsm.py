@@ -146,6 +146,7 @@ class Memory:
     health_restarts: tuple[float, ...] = ()
     stop_reason: str = ""
     sent_actions: frozenset[ActionKind] = field(default_factory=frozenset)
+    topic: str = ""  # what a "no action" decision waits for; steady = same state and topic again
 
     def retries(self, now: float, window: float) -> int:
         return sum(1 for t in self.start_failures if now - t < window)
@@ -185,7 +186,8 @@ def engine_elsewhere(snap: Snapshot) -> tuple[str, int | None, str]:
         if liveness is Liveness.LIVE:
             return "up", owner, f"host {owner} holds the Engine VM lease"
         if liveness in (Liveness.FAIL, Liveness.UNKNOWN):
-            return "failing", owner, f"host {owner} holds the Engine VM lease and is {liveness.value} in sanlock"
+            status = "failing" if liveness is Liveness.FAIL else "of unknown liveness"
+            return "failing", owner, f"host {owner} holds the Engine VM lease and is {status} in sanlock"
         # DEAD or FREE: its lease is free for the taking.
     for peer in sorted(peers.values(), key=lambda p: p.host_id):
         if peer.reports_engine_up:
@@ -222,6 +224,7 @@ class _Step:
         self.t = timeouts
         self.actions: list[Action] = []
         self.wake_after: float | None = None
+        self.topic = ""
 
     @property
     def now(self) -> float:
@@ -255,8 +258,9 @@ def step(memory: Memory, snap: Snapshot, timeouts: Timeouts = Timeouts()) -> Dec
         published = 0
     if snap.global_maintenance:
         sentence = f"GLOBAL MAINTENANCE: {sentence}"
-    steady = not s.actions and s.memory.state is memory.state and sentence.startswith(("no action", "GLOBAL"))
-    return Decision(s.memory.state, tuple(s.actions), sentence, steady, s.wake_after, s.memory, published)
+    steady = not s.actions and s.memory.state is memory.state and s.topic == memory.topic
+    new_memory = replace(s.memory, topic=s.topic)
+    return Decision(s.memory.state, tuple(s.actions), sentence, steady, s.wake_after, new_memory, published)
 
 
 def _guards(s: _Step) -> str | None:
@@ -332,6 +336,7 @@ def _engine_down(s: _Step) -> str:
         _reenter(s)
         return f"no action: found the Engine VM running on this host; now {s.memory.state.value}"
     where, host, detail = engine_elsewhere(snap)
+    s.topic = f"{where}:{host}"
     if where == "up":
         peer = _peers(snap).get(host or 0)
         theirs = f" (score {peer.score})" if peer else ""
@@ -342,13 +347,16 @@ def _engine_down(s: _Step) -> str:
     if where == "unknown":
         return f"no action: {detail}; not starting the Engine VM blind"
     if snap.now < s.memory.backoff_until:
+        s.topic = "backoff"
         return f"no action: stepped back after Engine VM crashes here, {s.memory.backoff_until - snap.now:.0f} s left"
     my_score = snap.score
     if my_score <= 0:
+        s.topic = "score0"
         return f"no action: Engine VM down and this host cannot run it (score 0: {snap.score_detail or 'monitors'})"
     best = best_host(snap, my_score)
     if best != snap.host_id:
-        peer = _peers(snap)[best] if best in _peers(snap) else None
+        s.topic = f"better:{best}"
+        peer = _peers(snap).get(best)
         if peer is not None:
             return (
                 f"no action: Engine VM down; host {best} is better placed (score {peer.score}, priority "
@@ -419,11 +427,13 @@ def _engine_running(s: _Step) -> str:
             f"{best.score - snap.score} above this host ({snap.score_detail or snap.score})"
         )
     if snap.health is Health.GOOD:
+        s.topic = "healthy"
         if state is not State.ENGINE_UP:
             s.go(State.ENGINE_UP, bad_health_since=None, crash_restarts=(), start_failures=())
             return "no action: the Engine is healthy on this host"
         return f"no action: Engine VM up and healthy on this host (score {snap.score})"
     if state is State.ENGINE_STARTING:
+        s.topic = "starting"
         left = s.t.starting - s.elapsed()
         if left <= 0:
             s.go(State.ENGINE_STOP, stop_reason="never became healthy")
@@ -435,6 +445,7 @@ def _engine_running(s: _Step) -> str:
     if state is State.ENGINE_UP:
         s.go(State.ENGINE_UP_BAD_HEALTH, bad_health_since=since)
     bad_for = s.now - since
+    s.topic = "bad-health"
     if bad_for < s.t.health:
         return f"no action: Engine health bad for {bad_for:.0f} s, stopping the VM in {s.t.health - bad_for:.0f} s"
     recent = _within(s.memory.health_restarts, s.now, s.t.health_alert_window)

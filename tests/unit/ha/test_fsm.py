@@ -85,7 +85,7 @@ def test_global_maintenance_hands_off_everything():
         d = decide(memory, snap(now=10_000, global_maintenance=True, vm=VmStatus.UP, health=Health.BAD))
         assert (d.state, d.actions) == (State.GLOBAL_MAINTENANCE, ())
         assert d.sentence == "GLOBAL MAINTENANCE: no action: HA is handed off; the Engine VM runs on this host"
-        assert d.steady or memory.state is not State.GLOBAL_MAINTENANCE
+        assert not d.steady  # entering global maintenance is news
 
 
 def test_global_maintenance_wins_over_local_maintenance_and_unknown_vm():
@@ -131,8 +131,9 @@ def test_best_host_starts_when_nobody_runs_the_engine():
 
 
 def test_nothing_to_do_while_engine_up_elsewhere():
-    d = decide(mem(State.ENGINE_DOWN), engine_on_other_host(score=1800))
-    assert (d.state, d.actions, d.steady) == (State.ENGINE_DOWN, (), True)
+    first = decide(mem(State.ENGINE_DOWN), engine_on_other_host(score=1800))
+    d = decide(first.memory, engine_on_other_host(score=1800, now=105))
+    assert (first.steady, d.state, d.actions, d.steady) == (False, State.ENGINE_DOWN, (), True)
     assert d.sentence == "no action: engine up on host 2 (score 3400), I am host 1 (score 1800)"
 
 
@@ -170,7 +171,7 @@ def test_engines_host_failing_means_wait_for_dead_and_poll_fast():
     s = snap(peers=[peer(2, vm="up", liveness=Liveness.FAIL)], lease_owner=2)
     d = decide(mem(State.ENGINE_DOWN), s)
     assert d.actions == () and d.wake_after == T.dead_poll
-    assert "host 2 holds the Engine VM lease and is fail in sanlock" in d.sentence
+    assert "host 2 holds the Engine VM lease and is failing in sanlock" in d.sentence
     dead = snap(peers=[peer(2, vm="up", liveness=Liveness.DEAD)], lease_owner=2)
     assert decide(d.memory, dead).state is State.ENGINE_START
 
@@ -246,7 +247,8 @@ def test_starting_too_long_stops():
 
 
 def test_up_and_healthy_is_steady():
-    d = decide(mem(State.ENGINE_UP), engine_up_here(peers=[peer(2)]))
+    first = decide(mem(State.ENGINE_UP), engine_up_here(peers=[peer(2)]))
+    d = decide(first.memory, engine_up_here(peers=[peer(2)], now=105))
     assert (d.state, d.actions, d.steady) == (State.ENGINE_UP, (), True)
     assert d.sentence == "no action: Engine VM up and healthy on this host (score 3400)"
 
@@ -339,3 +341,10 @@ def test_stopped_agent_publishes_zero():
 def test_step_is_pure():
     memory, s = mem(State.ENGINE_DOWN), snap(peers=[peer(2, score=3000)])
     assert decide(memory, s) == decide(memory, s)
+
+
+def test_steady_repeats_collapse_but_a_new_topic_is_news():
+    up_on_2 = decide(mem(State.ENGINE_DOWN), engine_on_other_host(2))
+    again = decide(up_on_2.memory, engine_on_other_host(2, now=105))
+    moved = decide(again.memory, engine_on_other_host(3, now=110))
+    assert (up_on_2.steady, again.steady, moved.steady) == (False, True, False)

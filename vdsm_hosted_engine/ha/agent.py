@@ -1,0 +1,246 @@
+"""The agent loop: refresh -> decide -> act -> publish, once per tick.
+
+The loop keeps no logic of its own: `refresh` turns the Env's answers into a Snapshot, `fsm.step`
+decides, the agent starts the actions it returns (slow ones run off the loop, so leases and the
+whiteboard keep being refreshed while a VM starts) and publishes this host's slot.
+
+Every tick ends in one sentence, logged once at INFO; steady repeats are not logged again. A bug in a
+tick is logged with its traceback once and the loop goes on ("unexpected error in ...").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from vdsm_hosted_engine.config import ScoreConfig
+from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.ha import fsm, score
+from vdsm_hosted_engine.ha.env import Env, MonitorValues
+from vdsm_hosted_engine.ha.fsm import Decision, Memory, State, Timeouts
+from vdsm_hosted_engine.ha.snapshot import Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
+
+logger = logging.getLogger(__name__)
+
+BUG_SENTENCE = "unexpected error in {step}, please report it as a bug"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    host_id: int
+    hostname: str
+    vm_mem_mib: int = 4096
+    priority: int = 0
+    tick: float = 5.0
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+def engine_status(vm: VmStatus, reason: str, monitors: MonitorValues, state: State) -> dict[str, str]:
+    """This host's engine-status JSON, as oVirt publishes it."""
+    if vm.running:
+        health = monitors.engine_health.value if monitors.engine_health.value != "unknown" else "bad"
+        detail = {"powering_up": "Powering up", "paused": "Paused", "powering_down": "Powering down"}.get(vm.value, "Up")
+        return {"vm": "up", "health": health, "detail": detail, "reason": monitors.engine_detail}
+    if vm is VmStatus.UNKNOWN:
+        return {"vm": "unknown", "health": "unknown", "detail": "unknown", "reason": "VM runtime not answering"}
+    if state is State.ENGINE_UNEXPECTEDLY_DOWN:
+        return {"vm": "down_unexpected", "health": "bad", "detail": "Down", "reason": reason or "crashed"}
+    return {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
+
+
+def peers_from(board: Whiteboard, liveness: dict[int, Liveness], me: int) -> dict[int, Peer]:
+    """Every other host that has a valid slot or a sanlock lease, with sanlock's liveness."""
+    peers: dict[int, Peer] = {}
+    for host_id in sorted(set(board.hosts) | set(liveness)):
+        if host_id == me:
+            continue
+        slot = board.hosts.get(host_id)
+        live = liveness.get(host_id, Liveness.FREE)
+        if slot is None:
+            peers[host_id] = Peer(host_id=host_id, score=0, liveness=live)
+            continue
+        try:
+            priority = int(slot.extra.get("priority", "0"))
+        except ValueError:
+            priority = 0
+        peers[host_id] = Peer(
+            host_id=host_id,
+            score=slot.score,
+            liveness=live,
+            priority=priority,
+            engine_vm=str(slot.engine_status.get("vm", "unknown")),
+            engine_health=str(slot.engine_status.get("health", "bad")),
+            state=slot.state,
+            maintenance=slot.maintenance,
+            stopped=slot.stopped,
+        )
+    return peers
+
+
+class Agent:
+    """One host's HA agent; `tick()` is one cycle, `run()` loops until `stop()`."""
+
+    def __init__(self, env: Env, config: AgentConfig) -> None:
+        self.env = env
+        self.config = config
+        self.memory = Memory(since=env.now())
+        self.last: Decision | None = None
+        self.last_snapshot: Snapshot | None = None
+        self._stop = threading.Event()
+        self._failing: dict[str, str] = {}
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    def refresh(self) -> tuple[Snapshot, MonitorValues]:
+        env, cfg = self.env, self.config
+        now = env.now()
+        monitors = env.monitors()
+        vm, reason = env.vm_status()
+        running, result = env.action_status()
+        peers: dict[int, Peer] | None = None
+        global_maintenance = False
+        storage_ok = monitors.storage_ok is not False
+        try:
+            board = env.read_whiteboard()
+            global_maintenance = board.global_maintenance
+            liveness = env.liveness()
+            if liveness is not None:
+                peers = peers_from(board, liveness, cfg.host_id)
+        except HostedEngineError as e:
+            storage_ok = False
+            self._note("whiteboard", f"cannot read the whiteboard: {e}")
+        lease_owner, lease_known = None, True
+        try:
+            lease_owner = env.lease_owner()
+        except HostedEngineError as e:
+            lease_known = False
+            self._note("lease", f"cannot read the Engine VM lease: {e}")
+        inputs = score.ScoreInputs(
+            network=monitors.network,
+            bridge_up=monitors.bridge_up,
+            mem_free_mib=monitors.mem_free_mib,
+            cpu_load=monitors.cpu_load,
+            vm_mem_mib=cfg.vm_mem_mib,
+            vm_running_here=vm.running,
+            start_retries=self.memory.retries(now, cfg.timeouts.restart_window),
+        )
+        result_score = score.compute(cfg.score, inputs)
+        value, detail = result_score.value, result_score.explain()
+        if not storage_ok:
+            value, detail = 0, "0 (storage unavailable)"
+        snapshot = Snapshot(
+            now=now,
+            host_id=cfg.host_id,
+            score=value,
+            score_detail=detail,
+            priority=cfg.priority,
+            vm=vm,
+            vm_down_reason=reason,
+            health=monitors.engine_health,
+            global_maintenance=global_maintenance,
+            local_maintenance=env.local_maintenance(),
+            peers=peers,
+            lease_owner=lease_owner,
+            lease_known=lease_known,
+            action_running=running,
+            action_result=result,
+        )
+        return snapshot, monitors
+
+    def tick(self) -> Decision | None:
+        try:
+            snapshot, monitors = self.refresh()
+            self.last_snapshot = snapshot
+            decision = fsm.step(self.memory, snapshot, self.config.timeouts)
+        except Exception:
+            logger.exception("bug in the agent's refresh/decide step")
+            logger.info(BUG_SENTENCE.format(step="decide"))
+            return None
+        if decision.state is not self.memory.state:
+            logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
+        self.memory = decision.memory
+        for action in decision.actions:
+            try:
+                self.env.begin(action)
+            except HostedEngineError as e:
+                logger.error("could not begin %s: %s", action.kind.value, e)
+        self._publish(decision, snapshot, monitors)
+        self._log(decision)
+        self.last = decision
+        return decision
+
+    def _publish(self, decision: Decision, snapshot: Snapshot, monitors: MonitorValues) -> None:
+        cfg = self.config
+        slot = HostSlot(
+            host_id=cfg.host_id,
+            timestamp=int(snapshot.now),
+            score=decision.score,
+            engine_status=engine_status(snapshot.vm, snapshot.vm_down_reason, monitors, decision.state),
+            hostname=cfg.hostname,
+            maintenance=snapshot.local_maintenance,
+            stopped=decision.state is State.AGENT_STOPPED,
+            local_conf_timestamp=int(snapshot.now),
+            state=decision.state.value,
+            extra={"priority": str(cfg.priority)},
+        )
+        try:
+            self.env.write_slot(slot)
+            self._failing.pop("publish", None)
+        except HostedEngineError as e:
+            self._note("publish", f"cannot publish this host's slot: {e}")
+
+    def _note(self, what: str, message: str) -> None:
+        """Log a failure once (WARNING), not every tick; its recovery is implied by silence."""
+        if self._failing.get(what) != message:
+            logger.warning("%s", message)
+            self._failing[what] = message
+
+    def _log(self, decision: Decision) -> None:
+        last = self.last
+        if decision.steady:
+            return
+        logger.info("%s", decision.sentence)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Tick until `stop()`; woken early by `env.wake()` (VM events, verbs, hooks)."""
+        logger.info("agent started for host id %d", self.config.host_id)
+        self.env.join_lockspace()
+        while not self._stop.is_set():
+            decision = self.tick()
+            wait = self.config.tick
+            if decision is not None and decision.wake_after is not None:
+                wait = min(wait, decision.wake_after)
+            self.env.wait(wait)
+        self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.env.wake()
+
+    def _shutdown(self) -> None:
+        """Publish `stopped` with score 0, release the host id; a running Engine VM keeps running."""
+        decision = fsm.stopped(self.memory, self.env.now())
+        snapshot = self.last_snapshot
+        if snapshot is not None:
+            self._publish(decision, snapshot, self.env.monitors())
+        try:
+            self.env.leave_lockspace()
+        except HostedEngineError as e:
+            logger.warning("could not leave the lockspace: %s", e)
+        logger.info("%s", decision.sentence)
+
+    def status(self) -> dict[str, Any]:
+        """Plain data for the verbs: state, score, sentence."""
+        last = self.last
+        return {
+            "state": last.state.value if last else self.memory.state.value,
+            "score": last.score if last else 0,
+            "sentence": last.sentence if last else "",
+        }

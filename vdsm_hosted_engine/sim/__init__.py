@@ -1,0 +1,1 @@
+"""The deterministic simulator: the real agent, fsm and score on simulated hosts."""

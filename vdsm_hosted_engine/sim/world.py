@@ -1,0 +1,324 @@
+"""The simulated world: N hosts, one shared storage, sanlock, the Engine VM, one clock.
+
+Deterministic: no threads, no wall clock; events at equal times run in insertion order. The agents
+are the real `ha.agent.Agent`, each talking to its host through a `SimEnv` (sim/env.py); the
+whiteboard is the real codec over a byte array.
+
+sanlock model (io = io_timeout): a powered host with storage renews continuously. Another host sees
+it LIVE while its last renewal is at most 8 x io old, FAIL until 8 x io + 60 s, DEAD after; a
+host that left the lockspace is FREE; a host's view is unavailable for 2 x io after it joins, and
+joining takes 3 x io. The engine-vm lease has one holder (host, generation): it is free when its
+holder is DEAD, rejoined with a new generation, or released. An acquire while the holder looks LIVE
+is refused at once (-243); while it is FAIL the acquire blocks until DEAD. A host that cannot renew
+for 8 x io has its lease holders (the VM) killed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vdsm_hosted_engine import constants
+from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
+from vdsm_hosted_engine.ha.fsm import Timeouts
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, VmStatus
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+
+logger = logging.getLogger(__name__)
+
+START_SECONDS = 2.0
+BOOT_SECONDS = 20.0
+SHUTDOWN_SECONDS = 5.0
+DESTROY_SECONDS = 0.5
+REFUSE_SECONDS = 0.5
+
+
+@dataclass
+class SimVm:
+    status: VmStatus
+    started_at: float
+    generation: int
+
+
+@dataclass
+class SimHost:
+    host_id: int
+    priority: int = 0
+    powered: bool = False
+    net_up: bool = True
+    bridge_up: bool = True
+    storage_ok: bool = True
+    cpu_load: float = 0.05
+    mem_free_mib: int = 16384
+    local_maintenance: bool = False
+    generation: int = 0
+    joined: bool = False
+    joined_at: float = 0.0
+    renew_stopped_at: float | None = None  # None while renewing
+    vm: SimVm | None = None
+    down_reason: str = ""
+    agent: Agent | None = None
+    next_tick: float = float("inf")
+    action: ActionKind | None = None
+    result: ActionResult | None = None
+
+    @property
+    def name(self) -> str:
+        return f"host{self.host_id}"
+
+    @property
+    def renewing(self) -> bool:
+        return self.powered and self.joined and self.storage_ok
+
+
+@dataclass
+class World:
+    host_count: int
+    io_timeout: int = 1
+    tick: float = 5.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    now: float = 0.0
+    engine_healthy: bool = True
+    global_maintenance: bool = False
+    vm_mem_mib: int = 4096
+
+    def __post_init__(self) -> None:
+        self.hosts = {h: SimHost(h) for h in range(1, self.host_count + 1)}
+        self.slots = bytearray((self.host_count + 1) * constants.SLOT_SIZE)
+        self.lease: tuple[int, int] | None = None  # (holder host id, its generation)
+        self._events: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self.alerts: list[str] = []
+        self.violations: list[str] = []
+        self.current: SimHost | None = None  # whose agent is ticking (for the log)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def at(self, when: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._events, (when, next(self._seq), fn))
+
+    def wake(self, host: SimHost) -> None:
+        if host.agent is not None:
+            host.next_tick = min(host.next_tick, self.now)
+
+    def run_until(self, end: float, check: Callable[[World], None] | None = None) -> None:
+        while True:
+            ticking = min(self.hosts.values(), key=lambda h: (h.next_tick, h.host_id))
+            event_time = self._events[0][0] if self._events else float("inf")
+            when = min(ticking.next_tick, event_time)
+            if when > end:
+                self.now = end
+                return
+            self.now = max(self.now, when)
+            if event_time <= ticking.next_tick:
+                _, _, fn = heapq.heappop(self._events)
+                fn()
+            else:
+                self._tick(ticking)
+            self._sanlock_kills()
+            if check is not None:
+                check(self)
+
+    def _tick(self, host: SimHost) -> None:
+        assert host.agent is not None
+        self.current = host
+        try:
+            decision = host.agent.tick()
+        finally:
+            self.current = None
+        wait = self.tick
+        if decision is not None and decision.wake_after is not None:
+            wait = min(wait, decision.wake_after)
+        host.next_tick = self.now + wait
+
+    # -- sanlock --------------------------------------------------------------------------------
+
+    def age(self, host: SimHost) -> float:
+        if host.renewing:
+            return 0.0
+        stopped = host.renew_stopped_at if host.renew_stopped_at is not None else self.now
+        return self.now - stopped
+
+    def true_liveness(self, host: SimHost) -> Liveness:
+        if not host.joined and host.renew_stopped_at is None:
+            return Liveness.FREE
+        age = self.age(host)
+        fail = constants.SANLOCK_RENEWAL_FAIL_FACTOR * self.io_timeout
+        if age <= fail:
+            return Liveness.LIVE
+        if age <= constants.host_dead_seconds(self.io_timeout):
+            return Liveness.FAIL
+        return Liveness.DEAD
+
+    def view(self, observer: SimHost) -> dict[int, Liveness] | None:
+        if not observer.renewing or self.now < observer.joined_at + 2 * self.io_timeout:
+            return None
+        return {h.host_id: self.true_liveness(h) for h in self.hosts.values() if h.joined or h.renew_stopped_at}
+
+    def lease_holder(self) -> int | None:
+        """The host the lease names, if it still counts (not released, not dead, same generation)."""
+        if self.lease is None:
+            return None
+        holder_id, generation = self.lease
+        holder = self.hosts[holder_id]
+        if holder.generation != generation or self.true_liveness(holder) in (Liveness.DEAD, Liveness.FREE):
+            return None
+        return holder_id
+
+    def dead_at(self, host: SimHost) -> float:
+        stopped = host.renew_stopped_at if host.renew_stopped_at is not None else self.now
+        return stopped + constants.host_dead_seconds(self.io_timeout) + 0.001
+
+    def stop_renewing(self, host: SimHost) -> None:
+        if host.renew_stopped_at is None and host.joined:
+            host.renew_stopped_at = self.now
+
+    def resume_renewing(self, host: SimHost) -> None:
+        if host.renewing:
+            host.renew_stopped_at = None
+            if self.lease and self.lease[0] == host.host_id and host.vm is None:
+                self.lease = None  # its sanlock releases the lease it no longer uses
+
+    def _sanlock_kills(self) -> None:
+        """sanlock kills the lease holders of a host that could not renew for 8 x io."""
+        fail = constants.SANLOCK_RENEWAL_FAIL_FACTOR * self.io_timeout
+        for host in self.hosts.values():
+            if host.powered and host.vm is not None and host.renew_stopped_at is not None:
+                if self.now - host.renew_stopped_at >= fail:
+                    self.vm_gone(host, "lease lost")
+
+    # -- the VM ---------------------------------------------------------------------------------
+
+    def running_vms(self) -> list[int]:
+        return [h.host_id for h in self.hosts.values() if h.powered and h.vm is not None]
+
+    def vm_gone(self, host: SimHost, reason: str) -> None:
+        if host.vm is None:
+            return
+        host.vm = None
+        host.down_reason = reason
+        if self.lease and self.lease[0] == host.host_id and host.renewing:
+            self.lease = None  # qemu exited: sanlock releases its lease
+        self.log(host, "vm", f"Engine VM down ({reason})")
+        self.wake(host)
+
+    def finish(self, host: SimHost, result: ActionResult, generation: int) -> None:
+        if host.generation != generation or not host.powered:
+            return
+        host.action = None
+        host.result = result
+        self.wake(host)
+
+    def start_vm(self, host: SimHost) -> None:
+        generation = host.generation
+        host.action = ActionKind.START_VM
+        if host.vm is not None:
+            self.at(self.now, lambda: self.finish(host, ActionResult(ActionKind.START_VM, True), generation))
+            return
+        if not host.storage_ok:
+            self.at(self.now + REFUSE_SECONDS, lambda: self.finish(
+                host, ActionResult(ActionKind.START_VM, False, error="storage unavailable"), generation))
+            return
+        holder = self.lease_holder()
+        if holder is not None and holder != host.host_id:
+            if self.true_liveness(self.hosts[holder]) is Liveness.LIVE:
+                self.at(self.now + REFUSE_SECONDS, lambda: self.finish(
+                    host, ActionResult(ActionKind.START_VM, False, lease_held_elsewhere=True, error="-243"), generation))
+                return
+            # The holder is failing: sanlock blocks the acquire until it is dead.
+            self.at(self.dead_at(self.hosts[holder]), lambda: self._retry_start(host, generation))
+            return
+        self.lease = (host.host_id, host.generation)
+        host.vm = SimVm(VmStatus.POWERING_UP, self.now, generation)
+        host.down_reason = ""
+        self.log(host, "vm", "Engine VM starting (lease acquired)")
+
+        def booted() -> None:
+            if host.vm is not None and host.vm.generation == generation and host.vm.status is VmStatus.POWERING_UP:
+                host.vm.status = VmStatus.UP
+                self.finish(host, ActionResult(ActionKind.START_VM, True), generation)
+
+        self.at(self.now + START_SECONDS, booted)
+
+    def _retry_start(self, host: SimHost, generation: int) -> None:
+        if host.generation == generation and host.powered and host.action is ActionKind.START_VM:
+            self.start_vm(host)
+
+    def shutdown_vm(self, host: SimHost, destroy: bool) -> None:
+        kind = ActionKind.DESTROY_VM if destroy else ActionKind.SHUTDOWN_VM
+        generation = host.generation
+        host.action = kind
+        if host.vm is None:
+            self.at(self.now, lambda: self.finish(host, ActionResult(kind, True), generation))
+            return
+        host.vm.status = VmStatus.POWERING_DOWN
+        vm = host.vm
+
+        def done() -> None:
+            if host.vm is vm:
+                self.vm_gone(host, "destroyed" if destroy else "shutdown")
+            self.finish(host, ActionResult(kind, True), generation)
+
+        self.at(self.now + (DESTROY_SECONDS if destroy else SHUTDOWN_SECONDS), done)
+
+    # -- hosts ----------------------------------------------------------------------------------
+
+    def power_on(self, host: SimHost) -> None:
+        from vdsm_hosted_engine.sim.env import SimEnv
+
+        if host.powered:
+            return
+        host.powered = True
+        host.generation += 1
+        host.vm, host.action, host.result, host.down_reason = None, None, None, ""
+        host.renew_stopped_at = None
+        host.joined = False
+        self.log(host, "world", "powered on")
+        self.start_agent(host, SimEnv(self, host))
+
+    def start_agent(self, host: SimHost, env) -> None:
+        config = AgentConfig(
+            host_id=host.host_id, hostname=host.name, vm_mem_mib=self.vm_mem_mib, priority=host.priority,
+            tick=self.tick, timeouts=self.timeouts,
+        )
+        host.agent = Agent(env, config)
+        generation = host.generation
+
+        def joined() -> None:
+            if host.generation == generation and host.powered and host.agent is not None:
+                env.join_lockspace()
+                host.next_tick = self.now
+
+        host.next_tick = float("inf")
+        self.at(self.now + (0 if host.joined else 3 * self.io_timeout), joined)
+
+    def crash(self, host: SimHost) -> None:
+        """Power cut: everything on the host dies at once; its leases stay on disk until dead."""
+        if not host.powered:
+            return
+        self.stop_renewing(host)
+        host.powered = False
+        if host.vm is not None:
+            host.vm = None
+            self.log(host, "vm", "Engine VM gone with its host")
+        host.agent, host.next_tick, host.action = None, float("inf"), None
+        self.log(host, "world", "crashed")
+
+    def stop_agent(self, host: SimHost) -> None:
+        if host.agent is None:
+            return
+        self.current = host
+        try:
+            host.agent._shutdown()
+        finally:
+            self.current = None
+        host.agent, host.next_tick = None, float("inf")
+
+    # -- log ------------------------------------------------------------------------------------
+
+    def log(self, host: SimHost | None, component: str, message: str) -> None:
+        where = f"{host.name}/{component}" if host else component
+        logger.info("%s: %s", where, message, extra={"sim_direct": True})
