@@ -36,6 +36,7 @@ class AgentConfig:
     vm_mem_mib: int = 4096
     priority: int = 0
     tick: float = 5.0
+    stale_after: float = 30.0  # a peer slot whose timestamp has not changed this long is not trusted
     score: ScoreConfig = field(default_factory=ScoreConfig)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -44,7 +45,9 @@ def engine_status(vm: VmStatus, reason: str, monitors: MonitorValues, state: Sta
     """This host's engine-status JSON, as oVirt publishes it."""
     if vm.running:
         health = monitors.engine_health.value if monitors.engine_health.value != "unknown" else "bad"
-        detail = {"powering_up": "Powering up", "paused": "Paused", "powering_down": "Powering down"}.get(vm.value, "Up")
+        detail = {"powering_up": "Powering up", "paused": "Paused", "powering_down": "Powering down"}.get(
+            vm.value, "Up"
+        )
         return {"vm": "up", "health": health, "detail": detail, "reason": monitors.engine_detail}
     if vm is VmStatus.UNKNOWN:
         return {"vm": "unknown", "health": "unknown", "detail": "unknown", "reason": "VM runtime not answering"}
@@ -53,7 +56,9 @@ def engine_status(vm: VmStatus, reason: str, monitors: MonitorValues, state: Sta
     return {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
 
 
-def peers_from(board: Whiteboard, liveness: dict[int, Liveness], me: int) -> dict[int, Peer]:
+def peers_from(
+    board: Whiteboard, liveness: dict[int, Liveness], me: int, fresh: dict[int, bool] | None = None
+) -> dict[int, Peer]:
     """Every other host that has a valid slot or a sanlock lease, with sanlock's liveness."""
     peers: dict[int, Peer] = {}
     for host_id in sorted(set(board.hosts) | set(liveness)):
@@ -78,6 +83,7 @@ def peers_from(board: Whiteboard, liveness: dict[int, Liveness], me: int) -> dic
             state=slot.state,
             maintenance=slot.maintenance,
             stopped=slot.stopped,
+            fresh=True if fresh is None else fresh.get(host_id, True),
         )
     return peers
 
@@ -93,11 +99,18 @@ class Agent:
         self.last_snapshot: Snapshot | None = None
         self._stop = threading.Event()
         self._failing: dict[str, str] = {}
+        self.joined = False
+        self._seen: dict[int, tuple[int, float]] = {}
 
     # -- one cycle ---------------------------------------------------------------------------
 
     def refresh(self) -> tuple[Snapshot, MonitorValues]:
         env, cfg = self.env, self.config
+        try:
+            self.joined = env.ensure_lockspace()
+        except HostedEngineError as e:
+            self.joined = False
+            self._note("lockspace", f"cannot join the lockspace: {e}")
         now = env.now()
         monitors = env.monitors()
         vm, reason = env.vm_status()
@@ -108,15 +121,17 @@ class Agent:
         try:
             board = env.read_whiteboard()
             global_maintenance = board.global_maintenance
-            liveness = env.liveness()
+            liveness = env.liveness() if self.joined else None
             if liveness is not None:
-                peers = peers_from(board, liveness, cfg.host_id)
+                peers = peers_from(board, liveness, cfg.host_id, self._freshness(board, now))
+            self._recovered("whiteboard")
         except HostedEngineError as e:
             storage_ok = False
             self._note("whiteboard", f"cannot read the whiteboard: {e}")
         lease_owner, lease_known = None, True
         try:
             lease_owner = env.lease_owner()
+            self._recovered("lease")
         except HostedEngineError as e:
             lease_known = False
             self._note("lease", f"cannot read the Engine VM lease: {e}")
@@ -188,11 +203,26 @@ class Agent:
             state=decision.state.value,
             extra={"priority": str(cfg.priority)},
         )
+        if not self.joined:
+            return
         try:
             self.env.write_slot(slot)
-            self._failing.pop("publish", None)
+            self._recovered("publish")
         except HostedEngineError as e:
             self._note("publish", f"cannot publish this host's slot: {e}")
+
+    def _freshness(self, board: Whiteboard, now: float) -> dict[int, bool]:
+        """Whether each peer's slot timestamp changed within `stale_after` (on this host's clock;
+        the writers' clocks are not comparable). Slots first seen now count as fresh."""
+        for host_id, slot in board.hosts.items():
+            seen = self._seen.get(host_id)
+            if seen is None or seen[0] != slot.timestamp:
+                self._seen[host_id] = (slot.timestamp, now)
+        return {h: now - changed <= self.config.stale_after for h, (_, changed) in self._seen.items()}
+
+    def _recovered(self, what: str) -> None:
+        if self._failing.pop(what, None) is not None:
+            logger.info("%s works again", what)
 
     def _note(self, what: str, message: str) -> None:
         """Log a failure once (WARNING), not every tick; its recovery is implied by silence."""
@@ -201,7 +231,6 @@ class Agent:
             self._failing[what] = message
 
     def _log(self, decision: Decision) -> None:
-        last = self.last
         if decision.steady:
             return
         logger.info("%s", decision.sentence)
@@ -211,7 +240,6 @@ class Agent:
     def run(self) -> None:
         """Tick until `stop()`; woken early by `env.wake()` (VM events, verbs, hooks)."""
         logger.info("agent started for host id %d", self.config.host_id)
-        self.env.join_lockspace()
         while not self._stop.is_set():
             decision = self.tick()
             wait = self.config.tick

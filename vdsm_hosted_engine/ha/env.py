@@ -41,8 +41,9 @@ class Env(Protocol):
     def wake(self) -> None:
         """Make the current or next `wait` return at once (any thread)."""
 
-    def join_lockspace(self) -> None:
-        """Acquire this host's id (blocking); raises SanlockError/StorageError."""
+    def ensure_lockspace(self) -> bool:
+        """True when this host holds its id; otherwise start joining (without blocking) and return
+        False. Called every tick: sanlock drops the lockspace of a host that could not renew."""
 
     def leave_lockspace(self) -> None:
         """Release this host's id."""

@@ -115,6 +115,10 @@ for _s in TRANSITIONS:
         TRANSITIONS[_s] |= _GUARDED
 TRANSITIONS[State.LOCAL_MAINTENANCE] |= {State.ENGINE_STOP, State.ENGINE_FORCE_STOP}
 
+# Timers fire when this close to their deadline: clock arithmetic leaves residues like 1e-14 s, and a
+# wake-up that small would not let time pass.
+TIMER_SLACK = 1e-3
+
 # States in which this host publishes score 0 whatever its monitors say.
 ZERO_SCORE_STATES = {State.START, State.LOCAL_MAINTENANCE, State.ENGINE_UNEXPECTEDLY_DOWN, State.AGENT_STOPPED}
 
@@ -131,6 +135,7 @@ class Timeouts:
     backoff: float = 600.0  # score 0 after stepping back
     health_alert_window: float = 3600.0  # unhealthy again within this after a health restart -> alert
     dead_poll: float = 1.0  # poll interval while waiting for sanlock to call the Engine's host dead
+    handover_hold: float = 20.0  # a better host must stay better this long before the Engine moves
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,7 @@ class Memory:
     stop_reason: str = ""
     sent_actions: frozenset[ActionKind] = field(default_factory=frozenset)
     topic: str = ""  # what a "no action" decision waits for; steady = same state and topic again
+    better_since: float | None = None  # when a clearly better host was first seen (handover hold-down)
 
     def retries(self, now: float, window: float) -> int:
         return sum(1 for t in self.start_failures if now - t < window)
@@ -350,6 +356,12 @@ def _engine_down(s: _Step) -> str:
         s.topic = "backoff"
         return f"no action: stepped back after Engine VM crashes here, {s.memory.backoff_until - snap.now:.0f} s left"
     my_score = snap.score
+    forming = sorted(p.host_id for p in _peers(snap).values() if p.live and p.state == State.START.value)
+    if forming:
+        # Their published score (0) is not their real one yet: ranking now could make two hosts
+        # each think they are best. One tick later every live host has published its real score.
+        s.topic = "forming"
+        return f"no action: waiting for host(s) {', '.join(map(str, forming))} to publish their score"
     if my_score <= 0:
         s.topic = "score0"
         return f"no action: Engine VM down and this host cannot run it (score 0: {snap.score_detail or 'monitors'})"
@@ -420,25 +432,37 @@ def _engine_running(s: _Step) -> str:
     better = [p for p in _peers(snap).values() if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD]
     if better and snap.vm is VmStatus.UP:
         best = max(better, key=lambda p: score_.rank(p.score, p.priority, p.host_id))
-        s.go(State.ENGINE_STOP, stop_reason=f"handing over to host {best.host_id}")
+        since = s.memory.better_since if s.memory.better_since is not None else s.now
+        held = s.now - since
+        if held < s.t.handover_hold - TIMER_SLACK:
+            # Peers publish once a tick: a drop of my own score may just be seen before theirs
+            # (every host losing the network at once). Only a gap that lasts moves the Engine.
+            s.go(state, better_since=since)
+            s.topic = f"better:{best.host_id}"
+            s.wake_after = s.t.handover_hold - held
+            return (
+                f"no action: host {best.host_id} scores {best.score}, {best.score - snap.score} above this host "
+                f"({snap.score_detail or snap.score}); handing over in {s.t.handover_hold - held:.0f} s if it lasts"
+            )
+        s.go(State.ENGINE_STOP, stop_reason=f"handing over to host {best.host_id}", better_since=None)
         s.act(ActionKind.SHUTDOWN_VM, f"host {best.host_id} is better placed")
         return (
             f"shut down the Engine VM because host {best.host_id} scores {best.score}, "
             f"{best.score - snap.score} above this host ({snap.score_detail or snap.score})"
         )
+    if s.memory.better_since is not None:
+        s.go(state, better_since=None)
     if snap.health is Health.GOOD:
         s.topic = "healthy"
         if state is not State.ENGINE_UP:
-            s.go(State.ENGINE_UP, bad_health_since=None, crash_restarts=(), start_failures=())
+            s.go(State.ENGINE_UP, bad_health_since=None, start_failures=())
             return "no action: the Engine is healthy on this host"
         return f"no action: Engine VM up and healthy on this host (score {snap.score})"
     if state is State.ENGINE_STARTING:
         s.topic = "starting"
         left = s.t.starting - s.elapsed()
         if left <= 0:
-            s.go(State.ENGINE_STOP, stop_reason="never became healthy")
-            s.act(ActionKind.SHUTDOWN_VM, "Engine not healthy after start")
-            return f"shut down the Engine VM because the Engine did not become healthy in {s.t.starting:.0f} s"
+            return _health_restart(s, f"the Engine did not become healthy in {s.t.starting:.0f} s")
         return f"no action: waiting for the Engine to become healthy ({s.elapsed():.0f} s), stopping in {left:.0f} s"
     # EngineUp with bad health, or EngineUpBadHealth.
     since = s.memory.bad_health_since if s.memory.bad_health_since is not None else s.now
@@ -448,16 +472,18 @@ def _engine_running(s: _Step) -> str:
     s.topic = "bad-health"
     if bad_for < s.t.health:
         return f"no action: Engine health bad for {bad_for:.0f} s, stopping the VM in {s.t.health - bad_for:.0f} s"
+    return _health_restart(s, f"the Engine has been unhealthy for {bad_for:.0f} s")
+
+
+def _health_restart(s: _Step, why: str) -> str:
+    """Stop an unhealthy Engine so it is started afresh; alert when a restart already did not help."""
     recent = _within(s.memory.health_restarts, s.now, s.t.health_alert_window)
     s.go(State.ENGINE_STOP, stop_reason="Engine unhealthy", health_restarts=(*recent, s.now), bad_health_since=None)
     s.act(ActionKind.SHUTDOWN_VM, "Engine unhealthy")
     if recent:
-        s.act(ActionKind.ALERT, f"the Engine is unhealthy again after {len(recent)} restart(s)")
-        return (
-            f"shut down the Engine VM and raised an alert because the Engine has been unhealthy for "
-            f"{bad_for:.0f} s again after {len(recent)} restart(s)"
-        )
-    return f"shut down the Engine VM because the Engine has been unhealthy for {bad_for:.0f} s"
+        s.act(ActionKind.ALERT, f"the Engine is still unhealthy after {len(recent)} restart(s): {why}")
+        return f"shut down the Engine VM and raised an alert because {why}, again after {len(recent)} restart(s)"
+    return f"shut down the Engine VM because {why}"
 
 
 def _engine_stop(s: _Step) -> str:

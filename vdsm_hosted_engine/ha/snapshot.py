@@ -68,10 +68,11 @@ class Peer:
     state: str = ""
     maintenance: bool = False
     stopped: bool = False
+    fresh: bool = True  # its slot's timestamp changed recently (a live host id with a stale slot is not trusted)
 
     @property
     def live(self) -> bool:
-        return self.liveness is Liveness.LIVE and not self.stopped
+        return self.liveness is Liveness.LIVE and not self.stopped and self.fresh
 
     @property
     def eligible(self) -> bool:

@@ -16,6 +16,7 @@ class SimEnv:
     def __init__(self, world: World, host: SimHost) -> None:
         self.world = world
         self.host = host
+        self.joining = False
 
     def now(self) -> float:
         return self.world.now
@@ -29,18 +30,34 @@ class SimEnv:
     def wake(self) -> None:
         self.world.wake(self.host)
 
-    def join_lockspace(self) -> None:
+    def ensure_lockspace(self) -> bool:
+        host, world = self.host, self.world
+        if host.in_lockspace:
+            return True
+        if host.powered and host.storage_ok and not self.joining:
+            self.joining = True
+            world.at(world.now + 3 * world.io_timeout, self._joined)
+        return False
+
+    def _joined(self) -> None:
+        self.joining = False
         host = self.host
-        if not host.joined:
-            host.joined = True
-            host.joined_at = self.world.now
-        self.world.resume_renewing(host)
+        if host.agent is None or host.agent.env is not self or not host.powered or not host.storage_ok:
+            return
+        host.in_lockspace = True
+        host.joined = True
+        host.joined_at = self.world.now
+        host.lease_generation += 1
+        host.renew_stopped_at = None
+        self.world.log(host, "sanlock", f"joined the lockspace (generation {host.lease_generation})")
+        self.world.wake(host)
 
     def leave_lockspace(self) -> None:
         """Keeps the host id while the Engine VM holds its lease here (leaving would kill it)."""
         host = self.host
         if host.vm is not None:
             return
+        host.in_lockspace = False
         host.joined = False
         host.renew_stopped_at = None
 

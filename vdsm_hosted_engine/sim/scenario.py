@@ -157,9 +157,21 @@ def run_command(world: World, command: Command) -> None:
 
 
 COMMANDS = {
-    "power-on", "crash-host", "restart-agent", "cut-network", "restore-network", "cut-storage",
-    "restore-storage", "kill-vm", "engine-unhealthy", "engine-healthy", "degrade-host", "heal-host",
-    "global-maintenance", "local-maintenance", "set-priority",
+    "power-on",
+    "crash-host",
+    "restart-agent",
+    "cut-network",
+    "restore-network",
+    "cut-storage",
+    "restore-storage",
+    "kill-vm",
+    "engine-unhealthy",
+    "engine-healthy",
+    "degrade-host",
+    "heal-host",
+    "global-maintenance",
+    "local-maintenance",
+    "set-priority",
 }
 
 

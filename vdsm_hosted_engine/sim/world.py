@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vdsm_hosted_engine import constants
+from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Timeouts
 from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, VmStatus
@@ -29,6 +30,7 @@ from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 
 logger = logging.getLogger(__name__)
 
+ACQUIRE_SECONDS = 0.3  # hooks, domain definition and qemu start before libvirt acquires the lease
 START_SECONDS = 2.0
 BOOT_SECONDS = 20.0
 SHUTDOWN_SECONDS = 5.0
@@ -54,8 +56,10 @@ class SimHost:
     cpu_load: float = 0.05
     mem_free_mib: int = 16384
     local_maintenance: bool = False
-    generation: int = 0
-    joined: bool = False
+    generation: int = 0  # boot count: voids events scheduled before a crash
+    lease_generation: int = 0  # sanlock's host generation, bumped at every join
+    joined: bool = False  # its delta lease is on disk (stays so after a crash, until it rejoins or leaves)
+    in_lockspace: bool = False  # its sanlock daemon holds the host id now
     joined_at: float = 0.0
     renew_stopped_at: float | None = None  # None while renewing
     vm: SimVm | None = None
@@ -71,7 +75,7 @@ class SimHost:
 
     @property
     def renewing(self) -> bool:
-        return self.powered and self.joined and self.storage_ok
+        return self.powered and self.in_lockspace and self.storage_ok
 
 
 @dataclass
@@ -105,6 +109,7 @@ class World:
             host.next_tick = min(host.next_tick, self.now)
 
     def run_until(self, end: float, check: Callable[[World], None] | None = None) -> None:
+        same_instant = 0
         while True:
             ticking = min(self.hosts.values(), key=lambda h: (h.next_tick, h.host_id))
             event_time = self._events[0][0] if self._events else float("inf")
@@ -112,6 +117,11 @@ class World:
             if when > end:
                 self.now = end
                 return
+            same_instant = same_instant + 1 if when <= self.now else 0
+            if same_instant > 10_000:
+                raise BugError(
+                    f"simulation stuck at {self.now:.3f} s (host{ticking.host_id} ticks without time passing)"
+                )
             self.now = max(self.now, when)
             if event_time <= ticking.next_tick:
                 _, _, fn = heapq.heappop(self._events)
@@ -143,7 +153,7 @@ class World:
         return self.now - stopped
 
     def true_liveness(self, host: SimHost) -> Liveness:
-        if not host.joined and host.renew_stopped_at is None:
+        if not host.joined:
             return Liveness.FREE
         age = self.age(host)
         fail = constants.SANLOCK_RENEWAL_FAIL_FACTOR * self.io_timeout
@@ -156,7 +166,7 @@ class World:
     def view(self, observer: SimHost) -> dict[int, Liveness] | None:
         if not observer.renewing or self.now < observer.joined_at + 2 * self.io_timeout:
             return None
-        return {h.host_id: self.true_liveness(h) for h in self.hosts.values() if h.joined or h.renew_stopped_at}
+        return {h.host_id: self.true_liveness(h) for h in self.hosts.values() if h.joined}
 
     def lease_holder(self) -> int | None:
         """The host the lease names, if it still counts (not released, not dead, same generation)."""
@@ -164,7 +174,7 @@ class World:
             return None
         holder_id, generation = self.lease
         holder = self.hosts[holder_id]
-        if holder.generation != generation or self.true_liveness(holder) in (Liveness.DEAD, Liveness.FREE):
+        if holder.lease_generation != generation or self.true_liveness(holder) in (Liveness.DEAD, Liveness.FREE):
             return None
         return holder_id
 
@@ -173,22 +183,24 @@ class World:
         return stopped + constants.host_dead_seconds(self.io_timeout) + 0.001
 
     def stop_renewing(self, host: SimHost) -> None:
-        if host.renew_stopped_at is None and host.joined:
+        if host.renew_stopped_at is None and host.in_lockspace:
             host.renew_stopped_at = self.now
 
     def resume_renewing(self, host: SimHost) -> None:
+        """Storage is back before sanlock gave the lockspace up: renewals simply continue."""
         if host.renewing:
             host.renew_stopped_at = None
-            if self.lease and self.lease[0] == host.host_id and host.vm is None:
-                self.lease = None  # its sanlock releases the lease it no longer uses
 
     def _sanlock_kills(self) -> None:
-        """sanlock kills the lease holders of a host that could not renew for 8 x io."""
+        """A host that could not renew for 8 x io: sanlock kills its lease holders (the VM) and
+        drops the lockspace; the agent must join again once storage is back."""
         fail = constants.SANLOCK_RENEWAL_FAIL_FACTOR * self.io_timeout
         for host in self.hosts.values():
-            if host.powered and host.vm is not None and host.renew_stopped_at is not None:
-                if self.now - host.renew_stopped_at >= fail:
-                    self.vm_gone(host, "lease lost")
+            stopped = host.renew_stopped_at
+            if host.powered and host.in_lockspace and stopped is not None and self.now - stopped >= fail:
+                self.vm_gone(host, "lease lost")
+                host.in_lockspace = False
+                self.log(host, "sanlock", "lost the lockspace (renewals failed)")
 
     # -- the VM ---------------------------------------------------------------------------------
 
@@ -215,23 +227,37 @@ class World:
     def start_vm(self, host: SimHost) -> None:
         generation = host.generation
         host.action = ActionKind.START_VM
+        self.at(self.now + ACQUIRE_SECONDS, lambda: self._retry_start(host, generation))
+
+    def _acquire_and_start(self, host: SimHost) -> None:
+        generation = host.generation
         if host.vm is not None:
             self.at(self.now, lambda: self.finish(host, ActionResult(ActionKind.START_VM, True), generation))
             return
         if not host.storage_ok:
-            self.at(self.now + REFUSE_SECONDS, lambda: self.finish(
-                host, ActionResult(ActionKind.START_VM, False, error="storage unavailable"), generation))
+            self.at(
+                self.now + REFUSE_SECONDS,
+                lambda: self.finish(
+                    host, ActionResult(ActionKind.START_VM, False, error="storage unavailable"), generation
+                ),
+            )
             return
         holder = self.lease_holder()
         if holder is not None and holder != host.host_id:
             if self.true_liveness(self.hosts[holder]) is Liveness.LIVE:
-                self.at(self.now + REFUSE_SECONDS, lambda: self.finish(
-                    host, ActionResult(ActionKind.START_VM, False, lease_held_elsewhere=True, error="-243"), generation))
+                self.at(
+                    self.now + REFUSE_SECONDS,
+                    lambda: self.finish(
+                        host,
+                        ActionResult(ActionKind.START_VM, False, lease_held_elsewhere=True, error="-243"),
+                        generation,
+                    ),
+                )
                 return
             # The holder is failing: sanlock blocks the acquire until it is dead.
             self.at(self.dead_at(self.hosts[holder]), lambda: self._retry_start(host, generation))
             return
-        self.lease = (host.host_id, host.generation)
+        self.lease = (host.host_id, host.lease_generation)
         host.vm = SimVm(VmStatus.POWERING_UP, self.now, generation)
         host.down_reason = ""
         self.log(host, "vm", "Engine VM starting (lease acquired)")
@@ -245,7 +271,7 @@ class World:
 
     def _retry_start(self, host: SimHost, generation: int) -> None:
         if host.generation == generation and host.powered and host.action is ActionKind.START_VM:
-            self.start_vm(host)
+            self._acquire_and_start(host)
 
     def shutdown_vm(self, host: SimHost, destroy: bool) -> None:
         kind = ActionKind.DESTROY_VM if destroy else ActionKind.SHUTDOWN_VM
@@ -274,26 +300,20 @@ class World:
         host.powered = True
         host.generation += 1
         host.vm, host.action, host.result, host.down_reason = None, None, None, ""
-        host.renew_stopped_at = None
-        host.joined = False
         self.log(host, "world", "powered on")
         self.start_agent(host, SimEnv(self, host))
 
     def start_agent(self, host: SimHost, env) -> None:
         config = AgentConfig(
-            host_id=host.host_id, hostname=host.name, vm_mem_mib=self.vm_mem_mib, priority=host.priority,
-            tick=self.tick, timeouts=self.timeouts,
+            host_id=host.host_id,
+            hostname=host.name,
+            vm_mem_mib=self.vm_mem_mib,
+            priority=host.priority,
+            tick=self.tick,
+            timeouts=self.timeouts,
         )
         host.agent = Agent(env, config)
-        generation = host.generation
-
-        def joined() -> None:
-            if host.generation == generation and host.powered and host.agent is not None:
-                env.join_lockspace()
-                host.next_tick = self.now
-
-        host.next_tick = float("inf")
-        self.at(self.now + (0 if host.joined else 3 * self.io_timeout), joined)
+        host.next_tick = self.now
 
     def crash(self, host: SimHost) -> None:
         """Power cut: everything on the host dies at once; its leases stay on disk until dead."""
@@ -301,6 +321,7 @@ class World:
             return
         self.stop_renewing(host)
         host.powered = False
+        host.in_lockspace = False
         if host.vm is not None:
             host.vm = None
             self.log(host, "vm", "Engine VM gone with its host")

@@ -240,10 +240,14 @@ def test_starting_becomes_up_when_healthy():
     assert d.state is State.ENGINE_UP
 
 
-def test_starting_too_long_stops():
+def test_starting_too_long_stops_and_alerts_when_it_happened_before():
     s = snap(now=100 + T.starting, vm=VmStatus.UP, health=Health.BAD)
     d = decide(mem(State.ENGINE_STARTING, since=100), s)
     assert d.state is State.ENGINE_STOP and [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
+    assert d.memory.health_restarts == (700,)
+    again = mem(State.ENGINE_STARTING, since=800, health_restarts=(700,))
+    d2 = decide(again, snap(now=800 + T.starting, vm=VmStatus.UP, health=Health.BAD))
+    assert [a.kind for a in d2.actions] == [ActionKind.SHUTDOWN_VM, ActionKind.ALERT]
 
 
 def test_up_and_healthy_is_steady():
@@ -253,12 +257,27 @@ def test_up_and_healthy_is_steady():
     assert d.sentence == "no action: Engine VM up and healthy on this host (score 3400)"
 
 
-def test_management_network_loss_hands_the_engine_over():
-    d = decide(mem(State.ENGINE_UP), engine_up_here(score=1800, score_detail="1800 (network -1600)", peers=[peer(2)]))
-    assert d.state is State.ENGINE_STOP and [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
-    assert (
-        d.sentence == "shut down the Engine VM because host 2 scores 3400, 1600 above this host (1800 (network -1600))"
+def test_management_network_loss_hands_the_engine_over_when_the_gap_lasts():
+    lost = dict(score=1800, score_detail="1800 (network -1600)", peers=[peer(2)])
+    d1 = decide(mem(State.ENGINE_UP), engine_up_here(**lost))
+    assert (d1.state, d1.actions, d1.wake_after) == (State.ENGINE_UP, (), T.handover_hold)
+    assert d1.sentence == (
+        "no action: host 2 scores 3400, 1600 above this host (1800 (network -1600)); handing over in 20 s if it lasts"
     )
+    d2 = decide(d1.memory, engine_up_here(now=100 + T.handover_hold, **lost))
+    assert d2.state is State.ENGINE_STOP and [a.kind for a in d2.actions] == [ActionKind.SHUTDOWN_VM]
+    assert (
+        d2.sentence == "shut down the Engine VM because host 2 scores 3400, 1600 above this host (1800 (network -1600))"
+    )
+
+
+def test_a_gap_that_vanishes_moves_nothing():
+    """Every host lost the network: mine dropped first, theirs a tick later."""
+    d1 = decide(mem(State.ENGINE_UP), engine_up_here(score=1800, peers=[peer(2)]))
+    d2 = decide(d1.memory, engine_up_here(now=105, score=1800, peers=[peer(2, score=1800)]))
+    assert (d2.state, d2.actions, d2.memory.better_since) == (State.ENGINE_UP, (), None)
+    d3 = decide(d2.memory, engine_up_here(now=130, score=1800, peers=[peer(2, score=1800)]))
+    assert d3.actions == ()
 
 
 def test_priority_or_a_small_gap_never_moves_a_running_engine():
@@ -295,7 +314,9 @@ def test_crash_restarts_locally_first_then_steps_back():
         d = decide(memory, snap(now=100 * n, vm_down_reason="crashed"))
         assert d.state is State.ENGINE_START and [a.kind for a in d.actions] == [ActionKind.START_VM]
         assert f"local restart {n} of 2" in d.sentence
-        memory = replace(d.memory, state=State.ENGINE_UP, sent_actions=frozenset())
+        # Up and healthy again in between: the count is by window, not reset by recovery.
+        memory = decide(replace(d.memory, state=State.ENGINE_STARTING), engine_up_here(now=100 * n + 30)).memory
+        assert memory.state is State.ENGINE_UP
     d = decide(memory, snap(now=300, vm_down_reason="crashed"))
     assert d.state is State.ENGINE_UNEXPECTEDLY_DOWN and d.actions == () and d.score == 0
     assert d.sentence.startswith("stepped back for 600 s because the Engine VM went down unexpectedly (crashed)")
@@ -348,3 +369,16 @@ def test_steady_repeats_collapse_but_a_new_topic_is_news():
     again = decide(up_on_2.memory, engine_on_other_host(2, now=105))
     moved = decide(again.memory, engine_on_other_host(3, now=110))
     assert (up_on_2.steady, again.steady, moved.steady) == (False, True, False)
+
+
+def test_no_start_while_a_live_peer_has_not_published_its_real_score():
+    d = decide(mem(State.ENGINE_DOWN), snap(peers=[peer(2, score=0, state="StartState")]))
+    assert d.actions == () and d.sentence == "no action: waiting for host(s) 2 to publish their score"
+
+
+def test_timers_fire_despite_float_residue():
+    """137.7 - 117.7 is 19.999999999999986: the 20 s hold must still end (no 1e-14 s wake-ups)."""
+    lost = dict(score=1800, peers=[peer(2)])
+    d1 = decide(mem(State.ENGINE_UP), engine_up_here(now=117.7, **lost))
+    d2 = decide(d1.memory, engine_up_here(now=137.7, **lost))
+    assert d2.state is State.ENGINE_STOP
