@@ -1,0 +1,149 @@
+"""The broker: cached values with their age; stale or failed values count as missing."""
+
+import threading
+
+import pytest
+
+from vdsm_hosted_engine.broker.base import Monitor
+from vdsm_hosted_engine.broker.broker import Broker
+from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonitor, MemoryMonitor
+from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
+from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
+from vdsm_hosted_engine.errors import StorageUnavailable
+from vdsm_hosted_engine.ha.snapshot import Health
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+class Fixed(Monitor):
+    def __init__(self, name, value, **kw):
+        super().__init__(**kw)
+        self.name, self.value = name, value
+
+    def probe(self):
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+def test_values_age_out_after_their_ttl():
+    clock = Clock()
+    broker = Broker([Fixed("network", 1.0, interval=10, timeout=5)], clock=clock)
+    assert broker.values().network is None  # nothing measured yet
+    broker.probe_once("network")
+    assert broker.values().network == 1.0
+    clock.t += 35  # ttl = 3 x interval + timeout
+    assert broker.values().network == 1.0
+    clock.t += 0.1
+    assert broker.values().network is None
+    status = broker.status()["network"]
+    assert (status["fresh"], status["age"], status["value"]) == (False, 35.1, 1.0)
+
+
+def test_a_failing_probe_counts_as_missing_and_is_reported():
+    broker = Broker([Fixed("mem-free", OSError("boom"))])
+    broker.probe_once("mem-free")
+    assert broker.values().mem_free_mib is None
+    assert broker.status()["mem-free"]["error"] == "OSError: boom"
+
+
+def test_a_stuck_monitor_does_not_stall_the_others():
+    release = threading.Event()
+
+    class Stuck(Monitor):
+        name = "network"
+
+        def probe(self):
+            release.wait(10)
+            return 1.0
+
+    broker = Broker([Stuck(interval=0.05), Fixed("mem-free", 2048, interval=0.05)])
+    broker.start()
+    try:
+        for _ in range(100):
+            if broker.values().mem_free_mib == 2048:
+                break
+            threading.Event().wait(0.02)
+        assert broker.values().mem_free_mib == 2048
+        assert broker.values().network is None
+    finally:
+        release.set()
+        broker.stop()
+
+
+def test_engine_health_and_storage_views():
+    broker = Broker(
+        [
+            Fixed("engine-health", {"vm": "up", "health": "good", "detail": ""}),
+            Fixed("storage", {"ok": False, "detail": "x"}),
+        ]
+    )
+    assert broker.values().engine_health is Health.UNKNOWN
+    broker.probe_once("engine-health")
+    broker.probe_once("storage")
+    assert (broker.values().engine_health, broker.values().storage_ok) == (Health.GOOD, False)
+
+
+def test_memory_and_bridge_from_files(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:  16000000 kB\nMemAvailable:  8388608 kB\n")
+    assert MemoryMonitor(str(meminfo)).probe() == 8192
+    sysfs = tmp_path / "sys"
+    (sysfs / "class/net/ovirtmgmt").mkdir(parents=True)
+    (sysfs / "class/net/ovirtmgmt/operstate").write_text("down\n")
+    assert BridgeMonitor("ovirtmgmt", str(sysfs)).probe() is False
+    (sysfs / "class/net/ovirtmgmt/operstate").write_text("up\n")
+    assert BridgeMonitor("ovirtmgmt", str(sysfs)).probe() is True
+    assert BridgeMonitor("absent", str(sysfs)).probe() is False
+
+
+def test_cpu_load_excludes_the_engine_vm(tmp_path):
+    stat = tmp_path / "stat"
+    engine = [0.0]
+    monitor = CpuLoadMonitor(lambda: engine[0], str(stat))
+    stat.write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
+    with pytest.raises(ValueError, match="first sample"):
+        monitor.probe()
+    # 1000 more ticks: 600 busy, of which the Engine VM used 300 ticks' worth of seconds.
+    stat.write_text("cpu  500 0 300 1200 0 0 0 0 0 0\n")
+    engine[0] = 300 / monitor.hz
+    assert monitor.probe() == pytest.approx(0.3)
+
+
+def test_network_tcp_and_none():
+    import socket
+
+    assert NetworkMonitor("none", None).probe() == 1.0
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(10)
+    port = listener.getsockname()[1]
+    try:
+        assert NetworkMonitor("tcp", "127.0.0.1", port, probes=3, timeout=1).probe() == 1.0
+    finally:
+        listener.close()
+    assert NetworkMonitor("tcp", "127.0.0.1", port, probes=2, timeout=1).probe() == 0.0
+    with pytest.raises(ValueError, match="needs a target"):
+        NetworkMonitor("ping", None)
+
+
+def test_storage_monitor():
+    ok = StorageMonitor(lambda: b"", lambda: True).probe()
+    assert ok["ok"] is True and ok["host_id_held"] is True
+
+    def unreachable():
+        raise StorageUnavailable("gone")
+
+    assert StorageMonitor(unreachable, lambda: True).probe() == {
+        "ok": False,
+        "delay": None,
+        "host_id_held": None,
+        "detail": "gone",
+    }
+    assert StorageMonitor(lambda: b"", lambda: False).probe()["ok"] is False

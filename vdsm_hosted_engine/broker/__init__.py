@@ -1,0 +1,1 @@
+"""The broker: health monitors, each in its own thread, results cached with their age."""

@@ -1,0 +1,195 @@
+"""The agent's `Env` on a real host: sanlock, the storage domain, libvirt and the broker.
+
+Slow actions (VM start, shutdown, destroy) run one at a time on a worker thread; the loop keeps
+ticking meanwhile and sees the result on a later tick. Joining the lockspace (~3 x io_timeout) also
+runs off the loop. Alerts are logged at ERROR and passed to the `hosted_engine_alert` hook point
+(scripts in `<hooks_dir>/hosted_engine_alert/`, the message in env `HE_ALERT`) so an admin can wire
+mail or monitoring to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+import time
+
+from vdsm_hosted_engine.broker.broker import Broker
+from vdsm_hosted_engine.errors import HostedEngineError, SanlockError
+from vdsm_hosted_engine.ha.env import MonitorValues
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
+from vdsm_hosted_engine.storage.domain import StorageDomain
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
+from vdsm_hosted_engine.virt import hooks
+from vdsm_hosted_engine.virt.runtime import VmError, VmRuntime
+
+logger = logging.getLogger(__name__)
+
+ALERT_HOOK_POINT = "hosted_engine_alert"
+
+
+class RealEnv:
+    def __init__(
+        self,
+        host_id: int,
+        domain: StorageDomain,
+        runtime: VmRuntime,
+        broker: Broker,
+        state_dir: str,
+        hooks_dir: str | None = None,
+        shutdown_grace: float = 120.0,
+    ) -> None:
+        self.host_id = host_id
+        self.domain = domain
+        self.lockspace = domain.lockspace()
+        self.whiteboard = domain.whiteboard(self.lockspace)
+        self.lease = domain.engine_vm_lease()
+        self.runtime = runtime
+        self.broker = broker
+        self.state_dir = state_dir
+        self.hooks_dir = hooks_dir
+        self.shutdown_grace = shutdown_grace
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._running: ActionKind | None = None
+        self._result: ActionResult | None = None
+        self._joining = False
+
+    # -- clock ----------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    def wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- sanlock ---------------------------------------------------------------------------------
+
+    def ensure_lockspace(self) -> bool:
+        held = self.lockspace.holds(self.host_id)
+        if held:
+            return True
+        with self._lock:
+            if self._joining:
+                return False
+            self._joining = True
+        threading.Thread(target=self._join, name="join-lockspace", daemon=True).start()
+        return False
+
+    def _join(self) -> None:
+        try:
+            self.lockspace.join(self.host_id)
+            logger.info("joined the lockspace as host id %d", self.host_id)
+        except HostedEngineError as e:
+            logger.warning("joining the lockspace failed: %s", e)
+        finally:
+            with self._lock:
+                self._joining = False
+            self.wake()
+
+    def leave_lockspace(self) -> None:
+        """Release the host id unless the Engine VM holds its lease here (sanlock would kill it)."""
+        if self.runtime.status()[0].running:
+            logger.info("keeping host id %d: the Engine VM runs here and holds its lease", self.host_id)
+            return
+        try:
+            self.lockspace.leave(self.host_id)
+        except SanlockError as e:
+            logger.warning("could not leave the lockspace: %s", e)
+
+    def liveness(self) -> dict[int, Liveness] | None:
+        hosts = self.lockspace.hosts()
+        return None if hosts is None else {h: lease.liveness for h, lease in hosts.items()}
+
+    def lease_owner(self) -> int | None:
+        owners = self.lease.owners()
+        return owners[0].host_id if owners else None
+
+    # -- whiteboard ------------------------------------------------------------------------------
+
+    def read_whiteboard(self) -> Whiteboard:
+        return self.whiteboard.read()
+
+    def write_slot(self, slot: HostSlot) -> None:
+        self.whiteboard.write_host_slot(slot, wall_time=self.wall())
+
+    # -- the VM ------------------------------------------------------------------------------------
+
+    def vm_status(self) -> tuple[VmStatus, str]:
+        return self.runtime.status()
+
+    def begin(self, action: Action) -> None:
+        if action.kind is ActionKind.ALERT:
+            self._alert(action.detail)
+            return
+        with self._lock:
+            if self._running is not None:
+                raise VmError(f"{self._running.value} still running; not starting {action.kind.value}")
+            self._running = action.kind
+        threading.Thread(target=self._perform, args=(action,), name=f"vm-{action.kind.value}", daemon=True).start()
+
+    def _perform(self, action: Action) -> None:
+        result = ActionResult(action.kind, True)
+        started = time.monotonic()
+        try:
+            if action.kind is ActionKind.START_VM:
+                self.runtime.start()
+            elif action.kind is ActionKind.SHUTDOWN_VM:
+                self.runtime.shutdown(self.shutdown_grace)
+            elif action.kind is ActionKind.DESTROY_VM:
+                self.runtime.destroy()
+        except VmError as e:
+            result = ActionResult(action.kind, False, e.lease_held_elsewhere, str(e))
+        except HostedEngineError as e:
+            result = ActionResult(action.kind, False, error=str(e))
+        except Exception as e:  # a bug must not leave the action "running" forever
+            logger.exception("bug while performing %s", action.kind.value)
+            result = ActionResult(action.kind, False, error=f"unexpected error: {e}")
+        logger.info(
+            "%s finished in %.1f s: %s",
+            action.kind.value,
+            time.monotonic() - started,
+            "ok" if result.ok else result.error,
+        )
+        with self._lock:
+            self._running = None
+            self._result = result
+        self.wake()
+
+    def action_status(self) -> tuple[ActionKind | None, ActionResult | None]:
+        with self._lock:
+            result, self._result = self._result, None
+            return self._running, result
+
+    def _alert(self, message: str) -> None:
+        logger.error("ALERT: %s", message)
+        if not self.hooks_dir:
+            return
+        for script in hooks.scripts(self.hooks_dir, ALERT_HOOK_POINT):
+            try:
+                subprocess.run(
+                    [script],
+                    env={**os.environ, "HE_ALERT": message, "HE_HOST_ID": str(self.host_id)},
+                    timeout=30,
+                    capture_output=True,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as e:
+                logger.warning("alert hook %s failed: %s", script, e)
+
+    # -- monitors and flags ----------------------------------------------------------------------
+
+    def monitors(self) -> MonitorValues:
+        return self.broker.values()
+
+    def local_maintenance(self) -> bool:
+        return os.path.exists(os.path.join(self.state_dir, "local-maintenance"))
