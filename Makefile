@@ -22,14 +22,15 @@ integration: setup
 	$(PYTEST) -m integration tests
 
 lint: setup
-	$(PY) -m ruff check vdsm_hosted_engine tests bench
-	$(PY) -m ruff format --check vdsm_hosted_engine tests bench
+	$(PY) -m ruff check vdsm_hosted_engine tests bench docs
+	$(PY) -m ruff format --check vdsm_hosted_engine tests bench docs
 
 demo: setup
 	$(PY) -m vdsm_hosted_engine.cli.storage_demo
 
 bench: setup
 	$(PY) bench/whiteboard.py
+	$(PY) bench/sim_campaign.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

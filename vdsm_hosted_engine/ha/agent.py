@@ -100,6 +100,7 @@ class Agent:
         self._stop = threading.Event()
         self._failing: dict[str, str] = {}
         self.joined = False
+        self._last_bug = ""
         self._seen: dict[int, tuple[int, float]] = {}
 
     # -- one cycle ---------------------------------------------------------------------------
@@ -172,10 +173,14 @@ class Agent:
             snapshot, monitors = self.refresh()
             self.last_snapshot = snapshot
             decision = fsm.step(self.memory, snapshot, self.config.timeouts)
-        except Exception:
-            logger.exception("bug in the agent's refresh/decide step")
+        except Exception as e:
+            signature = f"{type(e).__name__}: {e}"
+            if signature != self._last_bug:
+                logger.exception("bug in the agent's refresh/decide step")
+                self._last_bug = signature
             logger.info(BUG_SENTENCE.format(step="decide"))
             return None
+        self._last_bug = ""
         if decision.state is not self.memory.state:
             logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
         self.memory = decision.memory
