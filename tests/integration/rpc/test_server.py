@@ -1,0 +1,218 @@
+"""The RPC server on real sockets, driven by a client that behaves like vdsm-client."""
+
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from vdsm_hosted_engine.errors import InvalidRequest
+from vdsm_hosted_engine.rpc.client import Client, ClientError
+from vdsm_hosted_engine.rpc.server import Server, tls_context
+
+
+def slow(params):
+    time.sleep(float(params.get("seconds", "1")))
+    return {"slept": params.get("seconds")}
+
+
+METHODS = {
+    "Test.echo": lambda p: p,
+    "Test.slow": slow,
+    "Test.refuse": lambda p: (_ for _ in ()).throw(InvalidRequest("bad host id")),
+}
+
+
+@pytest.fixture
+def tmp_server(tmp_path):
+    """A server on a Unix socket and plain TCP on 127.0.0.1, stopped after the test."""
+    server = Server(METHODS)
+    server.listen_unix(str(tmp_path / "he.sock"))
+    server.port = server.listen_tcp("127.0.0.1", 0, allow_plain=True)
+    server.socket_path = str(tmp_path / "he.sock")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_call_over_unix_socket_and_tcp(tmp_server):
+    for client in (Client.unix(tmp_server.socket_path), Client.tcp("127.0.0.1", tmp_server.port)):
+        try:
+            assert client.call("Test.echo", {"hostId": "2"}) == {"hostId": "2"}
+            with pytest.raises(ClientError, match=r"\(code=2002, message=bad host id\)"):
+                client.call("Test.refuse")
+            with pytest.raises(ClientError, match="code=-32601"):
+                client.call("Test.nope")
+        finally:
+            client.close()
+
+
+def test_unix_socket_is_root_only(tmp_server):
+    import os
+    import stat
+
+    assert stat.S_IMODE(os.stat(tmp_server.socket_path).st_mode) == 0o600
+
+
+def test_a_call_longer_than_the_window_succeeds_because_the_server_heartbeats(tmp_server):
+    client = Client.unix(tmp_server.socket_path, window=1.0)
+    try:
+        assert client.call("Test.slow", {"seconds": "3"}) == {"slept": "3"}
+    finally:
+        client.close()
+
+
+def test_a_slow_verb_does_not_block_other_clients(tmp_server):
+    slow_client = Client.unix(tmp_server.socket_path)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(r=slow_client.call("Test.slow", {"seconds": "2"})))
+    thread.start()
+    time.sleep(0.2)
+    fast = Client.unix(tmp_server.socket_path)
+    started = time.monotonic()
+    assert fast.call("Test.echo", {"x": "1"}) == {"x": "1"}
+    fast_took = time.monotonic() - started
+    thread.join(10)
+    slow_client.close()
+    fast.close()
+    assert result["r"] == {"slept": "2"}
+    assert fast_took < 1.5, "the fast call waited for the slow one"
+
+
+def test_events_reach_subscribers(tmp_server):
+    client = Client.unix(tmp_server.socket_path)
+    try:
+        client.subscribe_events()
+        client.call("Test.echo")  # the SUBSCRIBE is processed before this call's answer
+        assert tmp_server.notify("|hosted-engine|state", {"hostId": 1, "state": "EngineUp"}) == 1
+        client.call("Test.echo")
+        assert client.events == [
+            {"jsonrpc": "2.0", "method": "|hosted-engine|state", "params": {"hostId": 1, "state": "EngineUp"}}
+        ]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"BOGUS\n\n\0",
+        b"SEND\ncontent-length:zz\n\n\0",
+        b"\xff" * 100,
+        b"SEND\ndestination:jms.topic.vdsm_requests\nreply-to:r\n\n{not json\0",
+    ],
+)
+def test_malformed_input_is_answered_and_the_server_stays_up(tmp_server, garbage):
+    raw = socket.socket(socket.AF_UNIX)
+    raw.connect(tmp_server.socket_path)
+    raw.sendall(b"CONNECT\naccept-version:1.2\n\n\0SUBSCRIBE\ndestination:r\nid:1\n\n\0" + garbage)
+    raw.settimeout(5)
+    received = b""
+    try:
+        while b"ERROR" not in received and b"-32700" not in received:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        raw.close()
+    assert b"ERROR" in received or b"-32700" in received
+    client = Client.unix(tmp_server.socket_path)
+    assert client.call("Test.echo", {"still": "up"}) == {"still": "up"}
+    client.close()
+
+
+def test_plain_tcp_only_on_loopback_and_only_when_asked():
+    server = Server(METHODS)
+    with pytest.raises(InvalidRequest, match="explicitly"):
+        server.listen_tcp("127.0.0.1", 0)
+    with pytest.raises(InvalidRequest, match="loopback address only"):
+        server.listen_tcp("0.0.0.0", 0, allow_plain=True)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tmp_pki(tmp_path_factory):
+    """VDSM's PKI layout with a test CA, the host's certificate and a client certificate; plus a
+    client certificate from another CA."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    for ca in ("ca", "rogue"):
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{ca}.key",
+            "-out",
+            f"{ca}.pem",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={ca}",
+        )
+    for name, ca in (("vdsm", "ca"), ("client", "ca"), ("intruder", "rogue")):
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            "/CN=localhost",
+        )
+        (d / f"{name}.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            f"{ca}.pem",
+            "-CAkey",
+            f"{ca}.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
+    return d
+
+
+def client_tls(pki, name):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(str(pki / "ca.pem"))
+    if name:
+        context.load_cert_chain(str(pki / f"{name}.pem"), str(pki / f"{name}.key"))
+    return context
+
+
+def test_tls_requires_a_client_certificate_from_our_ca(tmp_pki):
+    server = Server(METHODS)
+    port = server.listen_tcp(
+        "127.0.0.1", 0, tls=tls_context(str(tmp_pki / "vdsm.pem"), str(tmp_pki / "vdsm.key"), str(tmp_pki / "ca.pem"))
+    )
+    server.start()
+    try:
+        client = Client.tcp("127.0.0.1", port, tls=client_tls(tmp_pki, "client"), window=5)
+        assert client.call("Test.echo", {"tls": "yes"}) == {"tls": "yes"}
+        client.close()
+        for name in (None, "intruder"):
+            with pytest.raises((ssl.SSLError, ClientError, OSError)):
+                refused = Client.tcp("127.0.0.1", port, tls=client_tls(tmp_pki, name), window=5)
+                refused.call("Test.echo")
+    finally:
+        server.stop()

@@ -1,0 +1,126 @@
+"""A JSON-RPC over STOMP client that behaves exactly like vdsm-client (REFERENCE.md).
+
+CONNECT with `heart-beat:0,<window>`, SUBSCRIBE to a fresh reply destination before CONNECTED
+arrives, SEND each request to the request queue with `reply-to`, and end with EOF (no DISCONNECT).
+A call fails when nothing at all (not even a heart-beat) arrives for `window` seconds: long calls
+succeed because the server heart-beats.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+import uuid
+from typing import Any
+
+from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.rpc.server import EVENT_QUEUE, REQUEST_QUEUE
+from vdsm_hosted_engine.rpc.stomp import HEARTBEAT, Frame, Parser
+
+
+class ClientError(HostedEngineError):
+    """The call failed: a server error (with its code) or a transport problem."""
+
+    def __init__(self, message: str, code: int = 100) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Client:
+    def __init__(self, sock: socket.socket, window: float = 30.0) -> None:
+        self.sock = sock
+        self.window = window
+        self.parser = Parser()
+        self.reply_to = f"jms.topic.vdsm_responses.{uuid.uuid4()}"
+        self.sub_id = str(uuid.uuid4())
+        self.events: list[dict[str, Any]] = []
+        self._pending: list[Frame] = []
+        sock.sendall(Frame("CONNECT", {"accept-version": "1.2", "heart-beat": f"0,{int(window * 1000)}"}).encode())
+        sock.sendall(Frame("SUBSCRIBE", {"destination": self.reply_to, "id": self.sub_id, "ack": "auto"}).encode())
+        connected = self._receive(lambda f: f.command in ("CONNECTED", "ERROR"))
+        if connected.command == "ERROR":
+            raise ClientError(f"server refused the connection: {connected.headers.get('message', '')}")
+
+    @classmethod
+    def unix(cls, path: str, window: float = 30.0) -> Client:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        return cls(sock, window)
+
+    @classmethod
+    def tcp(cls, host: str, port: int, tls: ssl.SSLContext | None = None, window: float = 30.0) -> Client:
+        sock = socket.create_connection((host, port), timeout=window)
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname=host)
+        return cls(sock, window)
+
+    def subscribe_events(self) -> None:
+        self.sock.sendall(
+            Frame("SUBSCRIBE", {"destination": EVENT_QUEUE, "id": str(uuid.uuid4()), "ack": "auto"}).encode()
+        )
+
+    def _receive(self, wanted) -> Frame:
+        for index, frame in enumerate(self._pending):
+            if wanted(frame):
+                return self._pending.pop(index)
+        self.sock.settimeout(self.window)
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                raise ClientError(f"no answer and no heart-beat for {self.window:.0f} s") from None
+            if not data:
+                raise ClientError("connection closed by the server")
+            for item in self.parser.feed(data):
+                if item is HEARTBEAT:
+                    continue
+                if wanted(item):
+                    return item
+                if item.headers.get("destination") == EVENT_QUEUE:
+                    self.events.append(json.loads(item.body))
+                else:
+                    self._pending.append(item)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        request_id = str(uuid.uuid4())
+        body = json.dumps([{"jsonrpc": "2.0", "method": method, "params": params or {}, "id": request_id}]).encode()
+        self.sock.sendall(
+            Frame(
+                "SEND",
+                {
+                    "destination": REQUEST_QUEUE,
+                    "reply-to": self.reply_to,
+                    "content-type": "application/json",
+                    "content-length": str(len(body)),
+                },
+                body,
+            ).encode()
+        )
+
+        def is_reply(frame: Frame) -> bool:
+            return frame.command == "MESSAGE" and frame.headers.get("subscription") == self.sub_id
+
+        started = time.monotonic()
+        while True:
+            frame = self._receive(is_reply)
+            answer = json.loads(frame.body)
+            answers = answer if isinstance(answer, list) else [answer]
+            for item in answers:
+                if item.get("id") == request_id:
+                    if "error" in item:
+                        raise ClientError(
+                            f"(code={item['error']['code']}, message={item['error']['message']})", item["error"]["code"]
+                        )
+                    return item["result"]
+            if time.monotonic() - started > 10 * self.window:
+                raise ClientError("no reply to this request")
+
+    def close(self) -> None:
+        """EOF, as vdsm-client ends (no DISCONNECT)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
