@@ -8,6 +8,7 @@ succeed because the server heart-beats.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -119,8 +120,6 @@ class Client:
 
     def close(self) -> None:
         """EOF, as vdsm-client ends (no DISCONNECT)."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
