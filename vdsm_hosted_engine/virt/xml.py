@@ -18,6 +18,8 @@ def parser() -> etree.XMLParser:
 
 def parse_domxml(text: str | bytes) -> etree._Element:
     data = text.encode("utf-8") if isinstance(text, str) else text
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise BadDomxml("domxml must not contain a DTD or entity declarations")
     try:
         root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as e:

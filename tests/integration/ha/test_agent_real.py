@@ -5,6 +5,8 @@ Engine healthy, publishes EngineUp; when the health page turns bad it notices; w
 publishes `stopped` and leaves the VM running."""
 
 import http.server
+import pathlib
+import shutil
 import threading
 
 import pytest
@@ -22,6 +24,7 @@ from vdsm_hosted_engine.ha.snapshot import Health, VmStatus
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.runtime import VmRuntime
 
+ROOT = pathlib.Path(__file__).parents[3]
 VM_ID = "0b7cf3e4-31c7-4d51-9a8c-5a8c3c7b6f10"
 
 
@@ -50,7 +53,16 @@ def tmp_health_server():
     server.server_close()
 
 
-def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(tmp_domain, tmp_health_server, tmp_path):
+def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(
+    tmp_domain, tmp_health_server, tmp_path, monkeypatch
+):
+    hooks_dir = tmp_path / "hooks" / "before_vm_start"
+    hooks_dir.mkdir(parents=True)
+    shutil.copy(ROOT / "vdsm_hooks" / "before_vm_start" / "50_hosted_engine", hooks_dir)
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(f"host_id=1\nstorage={tmp_domain.path}\nvmid={VM_ID}\n")
+    monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     runtime = VmRuntime(
         "test:///default", VmConfig(VM_ID, domain_type="test", memory_mib=128), hooks_dir=str(tmp_path / "hooks")
     )
@@ -76,6 +88,8 @@ def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(tmp_domain, 
     try:
         wait_for(lambda: agent.last and agent.last.state is State.ENGINE_UP, timeout=60, what="EngineUp")
         assert runtime.status()[0] is VmStatus.UP
+        xml = runtime._domain().XMLDesc()
+        assert "<lockspace>hosted-engine</lockspace>" in xml and tmp_domain.leases_path in xml  # our hook ran
         slot = tmp_domain.whiteboard().read().hosts[1]
         assert (slot.state, slot.engine_status["vm"], slot.engine_status["health"], slot.score) == (
             "EngineUp",

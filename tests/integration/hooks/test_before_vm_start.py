@@ -1,0 +1,54 @@
+"""The before_vm_start hook executable, run as a process by the same hook runner vdsmd-style
+starts use (virt/hooks.py), reading a real hosted-engine.conf."""
+
+import os
+import pathlib
+import shutil
+
+import pytest
+
+from vdsm_hosted_engine.virt import hooks
+from vdsm_hosted_engine.virt.hooks import HookError
+
+ROOT = pathlib.Path(__file__).parents[3]
+DATA = ROOT / "tests" / "data" / "domxml"
+VM = "7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e"
+
+
+@pytest.fixture
+def tmp_hooks(tmp_path, monkeypatch):
+    """A hooks dir with our before_vm_start executable and a hosted-engine.conf for it."""
+    hooks_dir = tmp_path / "hooks"
+    (hooks_dir / "before_vm_start").mkdir(parents=True)
+    shutil.copy(ROOT / "vdsm_hooks" / "before_vm_start" / "50_hosted_engine", hooks_dir / "before_vm_start")
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(f"host_id=1\nstorage=/srv/he\nvmid={VM}\n")
+    monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return hooks_dir
+
+
+def test_hook_injects_the_lease(tmp_hooks):
+    edited = hooks.run(str(tmp_hooks), "before_vm_start", (DATA / "engine-without-devices.xml").read_text(), VM)
+    assert '<target path="/srv/he/ha_agent/hosted-engine.leases" offset="0"/>' in edited
+
+
+def test_hook_leaves_other_vms_alone(tmp_hooks):
+    text = (DATA / "other-vm.xml").read_text()
+    assert hooks.run(str(tmp_hooks), "before_vm_start", text, "11111111-2222-3333-4444-555555555555") == text
+
+
+def test_hook_refuses_unsafe_xml_and_aborts_the_start(tmp_hooks):
+    with pytest.raises(
+        HookError,
+        match=r"50_hosted_engine failed with exit code 2: before_vm_start/50_hosted_engine: domxml must not contain",
+    ):
+        hooks.run(str(tmp_hooks), "before_vm_start", (DATA / "billion-laughs.xml").read_text(), VM)
+
+
+def test_hook_with_a_broken_config_aborts_the_start(tmp_hooks, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.conf"
+    bad.write_text("host_id=zero\n")
+    monkeypatch.setenv("HOSTED_ENGINE_CONF", str(bad))
+    with pytest.raises(HookError, match="exit code 2: .*invalid configuration"):
+        hooks.run(str(tmp_hooks), "before_vm_start", (DATA / "engine-with-devices.xml").read_text(), VM)

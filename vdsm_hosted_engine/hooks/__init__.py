@@ -1,0 +1,1 @@
+"""VDSM hook logic (the executables in vdsm_hooks/ are thin wrappers around these modules)."""
