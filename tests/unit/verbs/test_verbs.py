@@ -1,0 +1,163 @@
+"""The HostedEngine verbs against the schema: agreement, validation, coercion, behaviour."""
+
+import inspect
+
+import pytest
+
+from vdsm_hosted_engine.errors import InvalidRequest
+from vdsm_hosted_engine.ha.snapshot import ActionKind, VmStatus
+from vdsm_hosted_engine.rpc.jsonrpc import InvalidParams
+from vdsm_hosted_engine.storage import whiteboard as wb
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.verbs.api import HostedEngine, methods
+from vdsm_hosted_engine.verbs.schema import Schema
+
+SCHEMA = Schema.load()
+UP = {"vm": "up", "health": "good", "detail": "", "reason": ""}
+DOWN = {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
+
+
+class FakeBackend:
+    """Stands in for the daemon in these pure unit tests."""
+
+    host_id = 1
+
+    def __init__(self):
+        self.slots = {1: wb.HostSlot(1, 5, 3400, DOWN, "h1"), 2: wb.HostSlot(2, 7, 3400, UP, "h2", stopped=False)}
+        self.global_maintenance = False
+        self.local = False
+        self.vm = VmStatus.DOWN
+        self.actions = []
+        self.cleaned = []
+        self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
+
+    def whiteboard(self):
+        return wb.Whiteboard(wb.GlobalSlot(self.global_maintenance), dict(self.slots), {})
+
+    def liveness(self):
+        return self.live
+
+    def agent_status(self):
+        return {"score": 3400, "state": "EngineDown", "sentence": "no action"}
+
+    def monitor_status(self):
+        return {"network": {"value": 1.0}}
+
+    def set_global_maintenance(self, enabled):
+        self.global_maintenance = enabled
+
+    def set_local_maintenance(self, enabled):
+        self.local = enabled
+
+    def vm_status(self):
+        return self.vm, ""
+
+    def vm_action(self, kind):
+        self.actions.append(kind)
+
+    def clean_slot(self, host_id):
+        self.cleaned.append(host_id)
+
+
+@pytest.fixture
+def fake_api():
+    """The verbs over a FakeBackend, callable as the RPC server calls them."""
+    backend = FakeBackend()
+    return backend, methods(HostedEngine(backend), SCHEMA)
+
+
+def test_class_and_schema_agree():
+    verbs = {v.method: v for v in SCHEMA.verbs.values()}
+    public = {n for n, _ in inspect.getmembers(HostedEngine, inspect.isfunction) if not n.startswith("_")}
+    assert public == set(verbs)
+    for name, verb in verbs.items():
+        signature = list(inspect.signature(getattr(HostedEngine, name)).parameters)[1:]
+        assert signature == [p.name for p in verb.params], name
+    for verb in SCHEMA.verbs.values():
+        for param in verb.params:
+            assert param.type in SCHEMA.types or param.type in ("string", "int", "uint", "boolean", "float")
+
+
+def test_get_status_is_ovirt_shaped_with_live_data(fake_api):
+    backend, api = fake_api
+    backend.live = {1: Liveness.LIVE, 2: Liveness.FAIL}
+    status = api["HostedEngine.getStatus"]({})
+    assert sorted(status) == ["1", "2", "global_maintenance", "invalid_slots"]
+    assert (status["1"]["live-data"], status["2"]["live-data"]) == (True, False)
+
+
+@pytest.mark.parametrize(
+    "verb, params, message",
+    [
+        ("HostedEngine.setMaintenance", {}, "missing parameter 'mode'"),
+        ("HostedEngine.setMaintenance", {"mode": "partial"}, "'partial' is not one of global, local, none"),
+        ("HostedEngine.setMaintenance", {"mode": "global", "extra": "1"}, "unknown parameter 'extra'"),
+        ("HostedEngine.cleanMetadata", {"hostId": "two"}, "'two' is not an integer"),
+        ("HostedEngine.cleanMetadata", {"hostId": "-1"}, "is negative"),
+        ("HostedEngine.cleanMetadata", {"hostId": "2", "force": "maybe"}, "is not true or false"),
+    ],
+)
+def test_bad_params_are_refused_and_change_nothing(fake_api, verb, params, message):
+    backend, api = fake_api
+    with pytest.raises(InvalidParams, match=message):
+        api[verb](params)
+    assert (backend.global_maintenance, backend.local, backend.cleaned) == (False, False, [])
+
+
+def test_strings_from_vdsm_client_are_coerced(fake_api):
+    backend, api = fake_api
+    backend.slots[2] = wb.HostSlot(2, 7, 0, DOWN, "h2", stopped=True)
+    backend.live = {1: Liveness.LIVE}
+    assert api["HostedEngine.cleanMetadata"]({"hostId": "2", "force": "false"}) is True
+    assert backend.cleaned == [2]
+
+
+def test_maintenance_modes(fake_api):
+    backend, api = fake_api
+    api["HostedEngine.setMaintenance"]({"mode": "global"})
+    assert backend.global_maintenance
+    api["HostedEngine.setMaintenance"]({"mode": "none"})
+    assert (backend.global_maintenance, backend.local) == (False, False)
+    backend.vm = VmStatus.UP
+    with pytest.raises(InvalidRequest, match="local maintenance is refused"):
+        api["HostedEngine.setMaintenance"]({"mode": "local"})
+    backend.vm = VmStatus.DOWN
+    api["HostedEngine.setMaintenance"]({"mode": "local"})
+    assert backend.local
+
+
+def test_manual_vm_actions_only_in_global_maintenance(fake_api):
+    backend, api = fake_api
+    with pytest.raises(InvalidRequest, match="set global maintenance"):
+        api["HostedEngine.startVM"]({})
+    backend.global_maintenance = True
+    for verb, kind in (
+        ("startVM", ActionKind.START_VM),
+        ("shutdownVM", ActionKind.SHUTDOWN_VM),
+        ("poweroffVM", ActionKind.DESTROY_VM),
+    ):
+        assert api[f"HostedEngine.{verb}"]({}) is True
+        assert backend.actions[-1] is kind
+
+
+def test_clean_metadata_refuses_a_live_or_running_host_unless_forced(fake_api):
+    backend, api = fake_api
+    with pytest.raises(InvalidRequest, match="host 2 does not look stopped"):
+        api["HostedEngine.cleanMetadata"]({"hostId": 2})
+    with pytest.raises(InvalidRequest, match="own slot"):
+        api["HostedEngine.cleanMetadata"]({"hostId": 1})
+    assert api["HostedEngine.cleanMetadata"]({"hostId": 2, "force": True}) is True
+    assert backend.cleaned == [2]
+
+
+def test_check_liveliness(fake_api):
+    backend, api = fake_api
+    assert api["HostedEngine.checkLiveliness"]({}) == {"up": True, "host": 2}
+    backend.live = {1: Liveness.LIVE, 2: Liveness.DEAD}
+    assert api["HostedEngine.checkLiveliness"]({}) == {"up": False, "host": None}
+
+
+def test_help_is_generated_from_the_schema():
+    text = SCHEMA.help()
+    assert "setMaintenance mode=MaintenanceMode" in text
+    assert "cleanMetadata hostId=uint force=boolean?" in text

@@ -1,0 +1,121 @@
+"""`HostedEngine`: the verbs, one method each, duck-typed to what VDSM's DynamicBridge calls
+(positional or keyword arguments in schema order, plain return values).
+
+The verbs only read state and record intent (maintenance flags), then wake the agent: the agent
+acts. VM start/shutdown/poweroff act directly, but only in global maintenance, when HA has handed
+the Engine VM to the admin (as oVirt's `--vm-start` expects).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from vdsm_hosted_engine.errors import InvalidRequest
+from vdsm_hosted_engine.ha.snapshot import ActionKind, VmStatus
+from vdsm_hosted_engine.rpc.jsonrpc import Method
+from vdsm_hosted_engine.storage import whiteboard
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.whiteboard import Whiteboard
+from vdsm_hosted_engine.verbs.schema import Schema
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    """What the verbs need from the daemon (the real one is in daemon.py; tests may pass their own)."""
+
+    host_id: int
+
+    def whiteboard(self) -> Whiteboard: ...
+    def liveness(self) -> dict[int, Liveness] | None: ...
+    def agent_status(self) -> dict[str, Any]: ...
+    def monitor_status(self) -> dict[str, Any]: ...
+    def set_global_maintenance(self, enabled: bool) -> None: ...
+    def set_local_maintenance(self, enabled: bool) -> None: ...
+    def vm_status(self) -> tuple[VmStatus, str]: ...
+    def vm_action(self, kind: ActionKind) -> None: ...
+    def clean_slot(self, host_id: int) -> None: ...
+
+
+class HostedEngine:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def getStatus(self) -> dict[str, Any]:
+        liveness = self.backend.liveness() or {}
+        board = self.backend.whiteboard()
+        live = {h: liveness.get(h) is Liveness.LIVE for h in board.hosts}
+        return whiteboard.status_dict(board, live)
+
+    def getMonitorStatus(self) -> dict[str, Any]:
+        return self.backend.monitor_status()
+
+    def getScore(self) -> dict[str, Any]:
+        return self.backend.agent_status()
+
+    def setMaintenance(self, mode: str) -> bool:
+        if mode == "global":
+            self.backend.set_global_maintenance(True)
+        elif mode == "local":
+            if self.backend.vm_status()[0].running:
+                raise InvalidRequest(
+                    "the Engine VM runs on this host: local maintenance is refused until it runs elsewhere"
+                )
+            self.backend.set_local_maintenance(True)
+        else:
+            self.backend.set_global_maintenance(False)
+            self.backend.set_local_maintenance(False)
+        logger.info("maintenance mode set to %s", mode)
+        return True
+
+    def _manual(self, kind: ActionKind) -> bool:
+        if not self.backend.whiteboard().global_maintenance:
+            raise InvalidRequest("HA manages the Engine VM: set global maintenance before starting or stopping it")
+        self.backend.vm_action(kind)
+        return True
+
+    def startVM(self) -> bool:
+        return self._manual(ActionKind.START_VM)
+
+    def shutdownVM(self) -> bool:
+        return self._manual(ActionKind.SHUTDOWN_VM)
+
+    def poweroffVM(self) -> bool:
+        return self._manual(ActionKind.DESTROY_VM)
+
+    def checkLiveliness(self) -> dict[str, Any]:
+        liveness = self.backend.liveness() or {}
+        for host_id, slot in sorted(self.backend.whiteboard().hosts.items()):
+            status = slot.engine_status
+            if status.get("vm") == "up" and status.get("health") == "good" and liveness.get(host_id) is Liveness.LIVE:
+                return {"up": True, "host": host_id}
+        return {"up": False, "host": None}
+
+    def cleanMetadata(self, hostId: int, force: bool = False) -> bool:
+        board = self.backend.whiteboard()
+        slot = board.hosts.get(hostId)
+        alive = (self.backend.liveness() or {}).get(hostId) in (Liveness.LIVE, Liveness.FAIL)
+        if not force:
+            if hostId == self.backend.host_id:
+                raise InvalidRequest("refusing to clean this host's own slot while its agent runs (use force)")
+            if alive or (slot is not None and not slot.stopped):
+                raise InvalidRequest(
+                    f"host {hostId} does not look stopped (its slot or sanlock says otherwise); use force"
+                )
+        self.backend.clean_slot(hostId)
+        return True
+
+
+def methods(api: HostedEngine, schema: Schema) -> dict[str, Method]:
+    """`HostedEngine.<verb>` -> callable(params) validating against the schema, for the RPC server."""
+
+    def bind(verb):
+        function = getattr(api, verb.method)
+
+        def call(params: dict[str, Any]) -> Any:
+            return function(**schema.coerce(verb, params))
+
+        return call
+
+    return {name: bind(verb) for name, verb in schema.verbs.items()}
