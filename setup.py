@@ -26,6 +26,9 @@ setup(
     install_requires=["PyYAML>=6"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6", "ruff"]},
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "vdsm-hosted-engine = vdsm_hosted_engine.daemon:main",
+            "hosted-engine = vdsm_hosted_engine.cli.hosted_engine:main",
+        ],
     },
 )

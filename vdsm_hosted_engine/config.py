@@ -170,6 +170,15 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("sanlock_run_dir", parse_abspath, None, "sanlock daemon's run directory (SANLOCK_RUN_DIR)"),
     _key("run_dir", parse_abspath, "/run/vdsm-hosted-engine", "daemon socket and state"),
     _key("hooks_dir", parse_abspath, "/usr/libexec/vdsm/hooks", "VDSM hook directories"),
+    _key("vm_conf", parse_abspath, "/etc/ovirt-hosted-engine/vm.conf", "the Engine VM's configuration (vm.conf)"),
+    _key("health_url", parse_text, None, "the Engine's health page (default: from fqdn)"),
+    _key("tick", parse_float(0.1, 60.0), 5.0, "agent cycle in seconds"),
+    _key("rpc_listen", parse_choice("none", "tls", "plain"), "none", "TCP listener besides the Unix socket"),
+    _key("rpc_address", parse_ip, "127.0.0.1", "TCP listener address (plain: loopback only)"),
+    _key("rpc_port", parse_int(1, 65535), 54322, "TCP listener port"),
+    _key(
+        "pki_dir", parse_abspath, "/etc/pki/vdsm", "VDSM's PKI: certs/vdsmcert.pem, keys/vdsmkey.pem, certs/cacert.pem"
+    ),
 )
 
 SCORE_KEYS: tuple[Key, ...] = (
@@ -206,6 +215,13 @@ class HostConfig:
     sanlock_run_dir: str | None = None
     run_dir: str = "/run/vdsm-hosted-engine"
     hooks_dir: str = "/usr/libexec/vdsm/hooks"
+    vm_conf: str = "/etc/ovirt-hosted-engine/vm.conf"
+    health_url: str | None = None
+    tick: float = 5.0
+    rpc_listen: str = "none"
+    rpc_address: str = "127.0.0.1"
+    rpc_port: int = 54322
+    pki_dir: str = "/etc/pki/vdsm"
     source: str = field(default="", compare=False)
 
 

@@ -37,6 +37,8 @@ def render_text(status: dict) -> str:
             ("local_conf_timestamp", host["local_conf_timestamp"]),
         ):
             lines.append(f"{label:35}: {value}")
+        if host.get("live-data") is not None:
+            lines.append(f"{'Status up-to-date':35}: {host['live-data']}")
         lines.append(f"{'Extra metadata (valid at timestamp)':35}:")
         lines.extend(f"\t{line}" for line in host["extra"].splitlines())
     if status["invalid_slots"]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,7 @@ class Agent:
         self._failing: dict[str, str] = {}
         self.joined = False
         self._last_bug = ""
+        self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
         self._seen: dict[int, tuple[int, float]] = {}
 
     # -- one cycle ---------------------------------------------------------------------------
@@ -192,6 +194,11 @@ class Agent:
         self._publish(decision, snapshot, monitors)
         self._log(decision)
         self.last = decision
+        if self.listener is not None:
+            try:
+                self.listener(decision)
+            except Exception:
+                logger.exception("bug in the decision listener")
         return decision
 
     def _publish(self, decision: Decision, snapshot: Snapshot, monitors: MonitorValues) -> None:

@@ -1,0 +1,130 @@
+"""The daemon as a process (its own sanlock daemon, libvirt's test driver, a real HTTP health page),
+driven by the `hosted-engine` command over the Unix socket.
+
+Given a fresh domain and a configured host, when the daemon runs, then `--vm-status --json` shows
+the Engine up on host 1; maintenance modes, liveliness and the generic `call` work with oVirt's exit
+codes; and SIGTERM publishes `stopped` and ends the daemon cleanly."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import wait_for
+from tests.integration.ha.test_agent_real import HealthPage
+from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
+
+VM_ID = "5c0a6f3e-9a53-4f0c-8a53-0a8c0c2ff1a1"
+
+
+@pytest.fixture
+def tmp_daemon(tmp_path, tmp_domain):
+    """host 1's sanlock daemon and vdsm-hosted-engine process, stopped by pid afterwards."""
+    import http.server
+    import threading
+
+    health = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HealthPage)
+    threading.Thread(target=health.serve_forever, daemon=True).start()
+    sanlock = SanlockDaemon(str(tmp_path / "sanlock1"), "he-test-daemon1")
+    sanlock.start()
+    (tmp_path / "vm.conf").write_text(f"vmId={VM_ID}\nmemSize=128\nsmp=1\ndomainType=test\n")
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(
+        f"host_id=1\nstorage={tmp_domain.path}\nvmid={VM_ID}\nvm_conf={tmp_path}/vm.conf\n"
+        f"run_dir={tmp_path}/run\nhooks_dir={tmp_path}/hooks\nlibvirt_uri=test:///default\n"
+        f"network_test=none\nbridge=lo\nhostname=host1\ntick=0.5\n"
+        f"health_url=http://127.0.0.1:{health.server_port}/ovirt-engine/services/health\n"
+    )
+    log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
+        env=sanlock.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process, conf, tmp_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    log.close()
+    sanlock.stop(timeout=3)
+    health.shutdown()
+    health.server_close()
+
+
+def cli(conf, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.cli.hosted_engine", *args, "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def status(conf):
+    result = cli(conf, "--vm-status", "--json")
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def test_daemon_and_cli(tmp_daemon, tmp_domain):
+    process, conf, tmp_path = tmp_daemon
+
+    def engine_up():
+        s = status(conf)
+        return s and "1" in s and s["1"]["engine-status"]["health"] == "good" and s["1"]["live-data"]
+
+    wait_for(engine_up, timeout=90, interval=0.5, what="Engine up and healthy in --vm-status")
+    text = cli(conf, "--vm-status")
+    assert text.returncode == 0 and "--== Host host1 (id: 1) status ==--" in text.stdout
+    assert f"{'Status up-to-date':35}: True" in text.stdout
+
+    assert cli(conf, "--check-liveliness").stdout == "Hosted Engine is up!\n"
+
+    refused = cli(conf, "--set-maintenance", "--mode=local")
+    assert refused.returncode == 1 and "local maintenance is refused" in refused.stderr
+
+    ok = cli(conf, "--set-maintenance", "--mode=global")
+    assert ok.returncode == 0 and ok.stdout == "Success: maintenance mode is now global\n"
+    wait_for(lambda: status(conf)["global_maintenance"], timeout=10, what="global maintenance")
+    score = json.loads(cli(conf, "call", "getScore").stdout)
+    wait_for(
+        lambda: json.loads(cli(conf, "call", "getScore").stdout)["state"] == "GlobalMaintenance",
+        timeout=10,
+        what="GlobalMaintenance state",
+    )
+    assert score["hostId"] == 1
+
+    bad = cli(conf, "call", "setMaintenance", "mode=partial")
+    assert bad.returncode == 1 and "code=-32602" in bad.stderr and "'partial' is not one of" in bad.stderr
+    monitors = json.loads(cli(conf, "call", "getMonitorStatus").stdout)
+    assert monitors["engine-health"]["fresh"] is True
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    slot = tmp_domain.whiteboard().read().hosts[1]
+    assert (slot.stopped, slot.score) == (True, 0)
+    assert "daemon stopped" in (tmp_path / "daemon.log").read_text()
+
+
+def test_daemon_refuses_to_start_without_its_parts(tmp_path):
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(f"host_id=1\nstorage={tmp_path}/nowhere\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("vdsm-hosted-engine: cannot start: storage path ")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("host_id=1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(bad), "--validate-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1 and "storage: required key is missing" in result.stderr

@@ -1,0 +1,141 @@
+"""`hosted-engine`: oVirt's options, over the wire protocol to the local daemon's Unix socket.
+
+    hosted-engine --vm-status [--json]
+    hosted-engine --set-maintenance --mode=global|local|none
+    hosted-engine --vm-start | --vm-shutdown | --vm-poweroff        (global maintenance only)
+    hosted-engine --check-liveliness
+    hosted-engine --clean-metadata [--host-id=N] [--force-cleanup]
+    hosted-engine call VERB [name=value ...]                         (any verb, vdsm-client style)
+
+Errors: one line on stderr, exit 1 (traceback only with --debug). --check-liveliness exits 0 when the
+Engine is up, 1 otherwise, as oVirt's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from vdsm_hosted_engine import config as config_
+from vdsm_hosted_engine.cli.whiteboard_dump import render_text
+from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.rpc.client import Client
+
+
+def _socket(args: argparse.Namespace) -> str:
+    if args.socket:
+        return args.socket
+    conf = config_.load_host_config(args.config)
+    return os.path.join(conf.run_dir, "hosted-engine.sock")
+
+
+def _call(args: argparse.Namespace, verb: str, params: dict[str, Any] | None = None) -> Any:
+    try:
+        client = Client.unix(_socket(args), window=args.timeout)
+    except OSError as e:
+        raise HostedEngineError(f"cannot reach the local vdsm-hosted-engine daemon: {e.strerror or e}") from None
+    try:
+        return client.call(f"HostedEngine.{verb}", params or {})
+    finally:
+        client.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hosted-engine", description="manage the self-hosted Engine")
+    action = parser.add_mutually_exclusive_group(required=True)
+    for flag in (
+        "--vm-status",
+        "--set-maintenance",
+        "--vm-start",
+        "--vm-shutdown",
+        "--vm-poweroff",
+        "--check-liveliness",
+        "--clean-metadata",
+    ):
+        action.add_argument(flag, action="store_true")
+    parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape")
+    parser.add_argument("--mode", choices=("global", "local", "none"))
+    parser.add_argument("--host-id", type=int)
+    parser.add_argument("--force-cleanup", action="store_true")
+    _common(parser)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=os.environ.get("HOSTED_ENGINE_CONF", config_.HOSTED_ENGINE_CONF))
+    parser.add_argument("--socket", help="the daemon's Unix socket (default: <run_dir>/hosted-engine.sock)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="heart-beat window in seconds")
+    parser.add_argument("--debug", action="store_true")
+
+
+def _generic(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hosted-engine call")
+    parser.add_argument("verb")
+    parser.add_argument("params", nargs="*", metavar="name=value")
+    _common(parser)
+    args = parser.parse_args(argv)
+    params = {}
+    for item in args.params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"{item!r} is not name=value")
+        params[name] = value
+    result = _call(args, args.verb, params)
+    print(json.dumps(result, indent=4, sort_keys=True))
+    return 0
+
+
+def _run(argv: list[str]) -> int:
+    if argv[:1] == ["call"]:
+        return _generic(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.vm_status:
+        status = _call(args, "getStatus")
+        print(json.dumps(status, sort_keys=True) if args.json else render_text(status), end="\n" if args.json else "")
+        return 0
+    if args.set_maintenance:
+        if not args.mode:
+            parser.error("--set-maintenance needs --mode=global|local|none")
+        _call(args, "setMaintenance", {"mode": args.mode})
+        print(f"Success: maintenance mode is now {args.mode}")
+        return 0
+    if args.check_liveliness:
+        result = _call(args, "checkLiveliness")
+        print("Hosted Engine is up!" if result["up"] else "Hosted Engine is not up!")
+        return 0 if result["up"] else 1
+    if args.clean_metadata:
+        params = {"force": args.force_cleanup}
+        if args.host_id is not None:
+            params["hostId"] = args.host_id
+        else:
+            params["hostId"] = config_.load_host_config(args.config).host_id
+        _call(args, "cleanMetadata", params)
+        print(f"Success: metadata of host {params['hostId']} cleaned")
+        return 0
+    verb = {"vm_start": "startVM", "vm_shutdown": "shutdownVM", "vm_poweroff": "poweroffVM"}
+    for attr, name in verb.items():
+        if getattr(args, attr):
+            _call(args, name)
+            print(f"Success: {name} done")
+            return 0
+    parser.error("nothing to do")
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _run(argv)
+    except HostedEngineError as e:
+        if "--debug" in argv:
+            raise
+        print(f"Failed: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

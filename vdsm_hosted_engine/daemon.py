@@ -1,0 +1,231 @@
+"""`vdsm-hosted-engine`: the per-host daemon (RPC server, broker, agent) in one process.
+
+Start-up refuses, with one clear sentence, when the configuration is invalid or the storage domain,
+sanlock or libvirt cannot be reached; once running, failures are retried by the agent loop instead
+of ending the process. SIGTERM/SIGINT: the agent publishes `stopped` (score 0) and releases its host
+id unless the Engine VM holds its lease here (the VM is left running), then the server stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from vdsm_hosted_engine import config as config_
+from vdsm_hosted_engine.broker.broker import Broker
+from vdsm_hosted_engine.broker.monitors.engine_health import EngineHealthMonitor, health_url
+from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonitor, MemoryMonitor
+from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
+from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
+from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
+from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
+from vdsm_hosted_engine.ha.fsm import Decision
+from vdsm_hosted_engine.ha.real_env import RealEnv
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, VmStatus
+from vdsm_hosted_engine.rpc.server import Server, tls_context
+from vdsm_hosted_engine.storage.domain import StorageDomain
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.whiteboard import Whiteboard
+from vdsm_hosted_engine.verbs.api import HostedEngine, methods
+from vdsm_hosted_engine.verbs.schema import Schema
+from vdsm_hosted_engine.virt.domxml import VmConfig
+from vdsm_hosted_engine.virt.runtime import VmRuntime
+
+logger = logging.getLogger(__name__)
+
+SOCKET_NAME = "hosted-engine.sock"
+STATUS_EVENT = "|hosted-engine|status"
+
+
+def read_vm_conf(path: str) -> VmConfig:
+    """oVirt's vm.conf form: key=value lines."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InvalidRequest(f"cannot read the Engine VM configuration {path}: {e.strerror}") from None
+    values = {}
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return VmConfig.from_mapping(values)
+
+
+class Daemon:
+    """Everything of one host, built from its configuration; `backend` for the verbs."""
+
+    def __init__(self, conf: config_.HostConfig, score: config_.ScoreConfig) -> None:
+        self.conf = conf
+        self.host_id = conf.host_id
+        self.domain = StorageDomain.open(conf.storage)
+        if conf.sd_uuid and conf.sd_uuid != self.domain.identity.sd_uuid:
+            raise InvalidRequest(
+                f"{conf.storage} holds domain {self.domain.identity.sd_uuid}, not sdUUID={conf.sd_uuid}"
+            )
+        self.lockspace = self.domain.lockspace()
+        self.lockspace.read()  # sanlock must answer (raises SanlockError with its reason)
+        self.whiteboard_file = self.domain.whiteboard(self.lockspace)
+        vm = read_vm_conf(conf.vm_conf)
+        if conf.vmid and conf.vmid != vm.vm_uuid:
+            raise InvalidRequest(f"vmid={conf.vmid} in {conf.source} but vmId={vm.vm_uuid} in {conf.vm_conf}")
+        self.runtime = VmRuntime(conf.libvirt_uri, vm, conf.hooks_dir)
+        if self.runtime.status()[0] is VmStatus.UNKNOWN:
+            raise InvalidRequest(f"libvirt does not answer at {conf.libvirt_uri}")
+        url = conf.health_url or (health_url(conf.fqdn) if conf.fqdn else None)
+        interval = max(conf.tick, 1.0)
+        self.broker = Broker(
+            [
+                NetworkMonitor(
+                    conf.network_test,
+                    conf.tcp_t_address if conf.network_test == "tcp" else conf.gateway,
+                    conf.tcp_t_port,
+                    interval=interval * 2,
+                ),
+                BridgeMonitor(conf.bridge, interval=interval),
+                MemoryMonitor(interval=interval),
+                CpuLoadMonitor(self.runtime.cpu_seconds, interval=interval),
+                EngineHealthMonitor(self.runtime.status, url, interval=interval, timeout=min(20.0, 4 * interval)),
+                StorageMonitor(
+                    self.whiteboard_file.read_bytes, lambda: self.lockspace.holds(self.host_id), interval=interval
+                ),
+            ]
+        )
+        os.makedirs(conf.run_dir, exist_ok=True)
+        self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, conf.run_dir, conf.hooks_dir)
+        self.runtime.on_event = self.env.wake
+        hostname = conf.hostname or os.uname().nodename
+        self.agent = Agent(
+            self.env,
+            AgentConfig(
+                host_id=self.host_id,
+                hostname=hostname,
+                vm_mem_mib=vm.memory_mib,
+                priority=conf.priority,
+                tick=conf.tick,
+                score=score,
+            ),
+        )
+        self.agent.listener = self._decided
+        self.server = Server(methods(HostedEngine(self), Schema.load()))
+        self._last_event: tuple[str, int] | None = None
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _decided(self, decision: Decision) -> None:
+        key = (decision.state.value, decision.score)
+        if key != self._last_event:
+            self._last_event = key
+            self.server.notify(
+                STATUS_EVENT,
+                {
+                    "hostId": self.host_id,
+                    "state": decision.state.value,
+                    "score": decision.score,
+                    "sentence": decision.sentence,
+                },
+            )
+
+    # -- the verbs' backend --------------------------------------------------------------------
+
+    def whiteboard(self) -> Whiteboard:
+        return self.whiteboard_file.read()
+
+    def liveness(self) -> dict[int, Liveness] | None:
+        return self.env.liveness()
+
+    def agent_status(self) -> dict[str, Any]:
+        return {"hostId": self.host_id, **self.agent.status()}
+
+    def monitor_status(self) -> dict[str, Any]:
+        return self.broker.status()
+
+    def set_global_maintenance(self, enabled: bool) -> None:
+        self.whiteboard_file.set_global_maintenance(self.host_id, enabled)
+        self.env.wake()
+
+    def set_local_maintenance(self, enabled: bool) -> None:
+        flag = os.path.join(self.conf.run_dir, "local-maintenance")
+        if enabled:
+            with open(flag, "w", encoding="utf-8"):
+                pass
+        elif os.path.exists(flag):
+            os.unlink(flag)
+        self.env.wake()
+
+    def vm_status(self) -> tuple[VmStatus, str]:
+        return self.runtime.status()
+
+    def vm_action(self, kind: ActionKind) -> None:
+        if kind is ActionKind.START_VM:
+            self.runtime.start()
+        elif kind is ActionKind.SHUTDOWN_VM:
+            self.runtime.shutdown(self.env.shutdown_grace)
+        elif kind is ActionKind.DESTROY_VM:
+            self.runtime.destroy()
+        else:
+            self.env.begin(Action(kind))
+
+    def clean_slot(self, host_id: int) -> None:
+        self.whiteboard_file.clear_host_slot(host_id, self.host_id)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.server.listen_unix(os.path.join(self.conf.run_dir, SOCKET_NAME))
+        if self.conf.rpc_listen == "plain":
+            self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, allow_plain=True)
+        elif self.conf.rpc_listen == "tls":
+            pki = self.conf.pki_dir
+            context = tls_context(
+                os.path.join(pki, "certs/vdsmcert.pem"),
+                os.path.join(pki, "keys/vdsmkey.pem"),
+                os.path.join(pki, "certs/cacert.pem"),
+            )
+            self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=context)
+        self.server.start()
+        self.broker.start()
+        try:
+            self.agent.run()
+        finally:
+            self.broker.stop()
+            self.server.stop()
+            self.runtime.close()
+            logger.info("daemon stopped")
+
+    def stop(self) -> None:
+        self.agent.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vdsm-hosted-engine", description="hosted-engine HA daemon")
+    parser.add_argument("--config", default=os.environ.get("HOSTED_ENGINE_CONF", config_.HOSTED_ENGINE_CONF))
+    parser.add_argument("--agent-config", default=config_.AGENT_CONF)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--validate-config", action="store_true", help="check the configuration and exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        conf = config_.load_host_config(args.config)
+        score = config_.load_score_config(args.agent_config)
+        if args.validate_config:
+            print(f"{args.config}: ok")
+            return 0
+        daemon = Daemon(conf, score)
+    except HostedEngineError as e:
+        print(f"vdsm-hosted-engine: cannot start: {e}", file=sys.stderr)
+        return 1
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: threading.Thread(target=daemon.stop, daemon=True).start())
+    daemon.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
