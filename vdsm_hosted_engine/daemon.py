@@ -175,6 +175,9 @@ class Daemon:
     def clean_slot(self, host_id: int) -> None:
         self.whiteboard_file.clear_host_slot(host_id, self.host_id)
 
+    def wake(self) -> None:
+        self.env.wake()
+
     # -- running -------------------------------------------------------------------------------
 
     def run(self) -> None:

@@ -36,6 +36,7 @@ class Backend(Protocol):
     def vm_status(self) -> tuple[VmStatus, str]: ...
     def vm_action(self, kind: ActionKind) -> None: ...
     def clean_slot(self, host_id: int) -> None: ...
+    def wake(self) -> None: ...
 
 
 class HostedEngine:
@@ -104,6 +105,10 @@ class HostedEngine:
                     f"host {hostId} does not look stopped (its slot or sanlock says otherwise); use force"
                 )
         self.backend.clean_slot(hostId)
+        return True
+
+    def vmStateChanged(self) -> bool:
+        self.backend.wake()
         return True
 
 

@@ -58,6 +58,9 @@ class FakeBackend:
     def clean_slot(self, host_id):
         self.cleaned.append(host_id)
 
+    def wake(self):
+        self.woken = True
+
 
 @pytest.fixture
 def fake_api():

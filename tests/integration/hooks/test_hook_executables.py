@@ -52,3 +52,38 @@ def test_hook_with_a_broken_config_aborts_the_start(tmp_hooks, tmp_path, monkeyp
     monkeypatch.setenv("HOSTED_ENGINE_CONF", str(bad))
     with pytest.raises(HookError, match="exit code 2: .*invalid configuration"):
         hooks.run(str(tmp_hooks), "before_vm_start", (DATA / "engine-with-devices.xml").read_text(), VM)
+
+
+def test_migration_destination_hook_names_the_same_lease(tmp_hooks):
+    dest = tmp_hooks / "before_vm_migrate_destination"
+    dest.mkdir()
+    shutil.copy(ROOT / "vdsm_hooks" / "before_vm_migrate_destination" / "50_hosted_engine", dest)
+    edited = hooks.run(
+        str(tmp_hooks), "before_vm_migrate_destination", (DATA / "engine-with-stale-lease.xml").read_text(), VM
+    )
+    assert edited.count("<lockspace>hosted-engine</lockspace>") == 1
+    assert 'path="/srv/he/ha_agent/hosted-engine.leases" offset="0"' in edited
+
+
+def test_after_vm_destroy_wakes_the_local_daemon(tmp_path, monkeypatch):
+    from vdsm_hosted_engine.rpc.server import Server
+
+    woken = []
+    server = Server({"HostedEngine.vmStateChanged": lambda params: woken.append(params) or True})
+    (tmp_path / "run").mkdir()
+    server.listen_unix(str(tmp_path / "run" / "hosted-engine.sock"))
+    server.start()
+    try:
+        hooks_dir = tmp_path / "hooks" / "after_vm_destroy"
+        hooks_dir.mkdir(parents=True)
+        shutil.copy(ROOT / "vdsm_hooks" / "after_vm_destroy" / "50_hosted_engine", hooks_dir)
+        conf = tmp_path / "hosted-engine.conf"
+        conf.write_text(f"host_id=1\nstorage=/srv/he\nvmid={VM}\nrun_dir={tmp_path}/run\n")
+        monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        hooks.run(str(tmp_path / "hooks"), "after_vm_destroy", "", "11111111-2222-3333-4444-555555555555")
+        assert woken == []  # another VM: nothing to tell
+        hooks.run(str(tmp_path / "hooks"), "after_vm_destroy", "", VM)
+        assert woken == [{}]
+    finally:
+        server.stop()

@@ -1,0 +1,33 @@
+"""after_vm_destroy: wake the local daemon at once (vdsm_hooks/after_vm_destroy/50_hosted_engine).
+
+vdsmd runs it when any VM stops, also when qemu dies. For the Engine VM (matched by `vmId`) it asks
+the local vdsm-hosted-engine daemon over its Unix socket to run a cycle now rather than at its next
+tick. Failures here are only reported (after_* hooks cannot change anything): exit 1 with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from vdsm_hosted_engine import config
+from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.rpc.client import Client
+
+NAME = "after_vm_destroy/50_hosted_engine"
+
+
+def main() -> int:
+    try:
+        conf = config.load_host_config(os.environ.get("HOSTED_ENGINE_CONF", config.HOSTED_ENGINE_CONF))
+        if not conf.vmid or os.environ.get("vmId", "").lower() != conf.vmid:
+            return 0
+        client = Client.unix(os.path.join(conf.run_dir, "hosted-engine.sock"), window=10)
+        try:
+            client.call("HostedEngine.vmStateChanged", {})
+        finally:
+            client.close()
+    except (HostedEngineError, OSError) as e:
+        print(f"{NAME}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    return 0
