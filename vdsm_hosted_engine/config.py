@@ -221,6 +221,7 @@ class HostConfig:
     rpc_listen: str = "none"
     rpc_address: str = "127.0.0.1"
     rpc_port: int = 54322
+    spare_hosts: int = 1
     pki_dir: str = "/etc/pki/vdsm"
     source: str = field(default="", compare=False)
 

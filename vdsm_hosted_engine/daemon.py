@@ -178,6 +178,15 @@ class Daemon:
     def wake(self) -> None:
         self.env.wake()
 
+    def vm_config(self) -> VmConfig:
+        return self.runtime.vm
+
+    def vm_cpu_seconds(self) -> float | None:
+        return self.runtime.cpu_seconds()
+
+    def spare_count(self) -> int:
+        return self.conf.spare_hosts
+
     # -- running -------------------------------------------------------------------------------
 
     def run(self) -> None:

@@ -213,7 +213,7 @@ class Agent:
             stopped=decision.state is State.AGENT_STOPPED,
             local_conf_timestamp=int(snapshot.now),
             state=decision.state.value,
-            extra={"priority": str(cfg.priority)},
+            extra=self._extra(monitors),
         )
         if not self.joined:
             return
@@ -235,6 +235,13 @@ class Agent:
     def _recovered(self, what: str) -> None:
         if self._failing.pop(what, None) is not None:
             logger.info("%s works again", what)
+
+    def _extra(self, monitors: MonitorValues) -> dict[str, str]:
+        """Our own whiteboard fields (key=value part): priority and free memory for the others."""
+        extra = {"priority": str(self.config.priority)}
+        if monitors.mem_free_mib is not None:
+            extra["mem_free_mib"] = str(monitors.mem_free_mib)
+        return extra
 
     def _note(self, what: str, message: str) -> None:
         """Log a failure once (WARNING), not every tick; its recovery is implied by silence."""

@@ -12,12 +12,14 @@ import logging
 from typing import Any, Protocol
 
 from vdsm_hosted_engine.errors import InvalidRequest
+from vdsm_hosted_engine.ha import capacity
 from vdsm_hosted_engine.ha.snapshot import ActionKind, VmStatus
 from vdsm_hosted_engine.rpc.jsonrpc import Method
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.whiteboard import Whiteboard
 from vdsm_hosted_engine.verbs.schema import Schema
+from vdsm_hosted_engine.virt.domxml import VmConfig
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class Backend(Protocol):
     def vm_action(self, kind: ActionKind) -> None: ...
     def clean_slot(self, host_id: int) -> None: ...
     def wake(self) -> None: ...
+    def vm_config(self) -> VmConfig: ...
+    def vm_cpu_seconds(self) -> float | None: ...
+    def spare_count(self) -> int: ...
 
 
 class HostedEngine:
@@ -106,6 +111,27 @@ class HostedEngine:
                 )
         self.backend.clean_slot(hostId)
         return True
+
+    def getFailoverCapacity(self) -> dict[str, Any]:
+        return capacity.failover_capacity(
+            self.backend.whiteboard(), self.backend.liveness() or {}, self.backend.vm_config().memory_mib
+        )
+
+    def getResourceUsage(self) -> dict[str, Any]:
+        board = self.backend.whiteboard()
+        liveness = self.backend.liveness() or {}
+        vm = self.backend.vm_config()
+        view = capacity.failover_capacity(board, liveness, vm.memory_mib)
+        spares = capacity.spare_hosts(board, view, self.backend.spare_count())
+        here = self.backend.vm_status()[0].running
+        engine = {
+            "hostId": self.backend.host_id if here else view["engineHost"],
+            "memoryMiB": vm.memory_mib,
+            "vcpus": vm.vcpus,
+            "cpuSeconds": self.backend.vm_cpu_seconds() if here else None,
+        }
+        reserved = vm.memory_mib if self.backend.host_id in spares else 0
+        return {"engine": engine, "spareHosts": spares, "reservedHereMiB": reserved}
 
     def vmStateChanged(self) -> bool:
         self.backend.wake()

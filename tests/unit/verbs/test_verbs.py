@@ -164,3 +164,35 @@ def test_help_is_generated_from_the_schema():
     text = SCHEMA.help()
     assert "setMaintenance mode=MaintenanceMode" in text
     assert "cleanMetadata hostId=uint force=boolean?" in text
+
+
+def test_failover_capacity_and_spares(fake_api):
+    from vdsm_hosted_engine.virt.domxml import VmConfig
+
+    backend, api = fake_api
+    backend.vm_config = lambda: VmConfig("7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e", memory_mib=4096, vcpus=2)
+    backend.vm_cpu_seconds = lambda: None
+    backend.spare_count = lambda: 1
+    backend.slots = {
+        1: wb.HostSlot(1, 5, 3400, DOWN, "h1", extra={"mem_free_mib": "8192"}),
+        2: wb.HostSlot(2, 7, 3400, UP, "h2"),
+        3: wb.HostSlot(3, 7, 3400, DOWN, "h3", extra={"mem_free_mib": "1024"}),
+        4: wb.HostSlot(4, 7, 0, DOWN, "h4", maintenance=True),
+        5: wb.HostSlot(5, 7, 3000, DOWN, "h5"),
+    }
+    backend.live = {1: Liveness.LIVE, 2: Liveness.LIVE, 3: Liveness.LIVE, 4: Liveness.LIVE, 5: Liveness.FAIL}
+    view = api["HostedEngine.getFailoverCapacity"]({})
+    assert view["engineHost"] == 2
+    assert {k: (v["canStart"], v["reasons"]) for k, v in view["hosts"].items()} == {
+        "1": (True, []),
+        "2": (False, ["runs the Engine VM"]),
+        "3": (False, ["free memory 1024 MiB < 4096 MiB"]),
+        "4": (False, ["local maintenance", "score 0"]),
+        "5": (False, ["sanlock sees it fail"]),
+    }
+    usage = api["HostedEngine.getResourceUsage"]({})
+    assert usage == {
+        "engine": {"hostId": 2, "memoryMiB": 4096, "vcpus": 2, "cpuSeconds": None},
+        "spareHosts": [1],
+        "reservedHereMiB": 4096,
+    }
