@@ -30,6 +30,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/whiteboard.py
+	$(PY) bench/rpc_latency.py
 	$(PY) bench/sim_campaign.py
 
 clean:
