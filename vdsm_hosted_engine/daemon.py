@@ -30,6 +30,7 @@ from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, VmStatus
 from vdsm_hosted_engine.rpc.server import Server, tls_context
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import Whiteboard
 from vdsm_hosted_engine.verbs.api import HostedEngine, methods
 from vdsm_hosted_engine.verbs.schema import Schema
@@ -186,6 +187,37 @@ class Daemon:
 
     def spare_count(self) -> int:
         return self.conf.spare_hosts
+
+    def shared_config(self) -> SharedConfig:
+        return SharedConfig(self.domain.shared_conf_path)
+
+    def local_config(self, key: str, value: str | None = None) -> str:
+        """Read, or validate and write, one key of this host's hosted-engine.conf."""
+        schema = {k.name: k for k in config_.HOST_KEYS}
+        if key not in schema:
+            raise InvalidRequest(f"{key!r} is not a hosted-engine.conf key")
+        current = config_.load_host_config(self.conf.source)
+        if value is None:
+            found = getattr(current, schema[key].attr)
+            if found is None:
+                raise InvalidRequest(f"{key} is not set in {self.conf.source}")
+            return str(found)
+        text = config_.render_host_config(current)
+        lines = [line for line in text.splitlines() if not line.startswith(f"{key}=")] + [f"{key}={value}"]
+        updated = config_.parse_host_config("\n".join(lines) + "\n", self.conf.source)  # validates, raises
+        tmp = f"{self.conf.source}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(config_.render_host_config(updated))
+        os.replace(tmp, self.conf.source)
+        return str(getattr(updated, schema[key].attr))
+
+    def reinitialize_lockspace(self) -> None:
+        """Leave, write the lockspace afresh (same io_timeout), and let the agent rejoin."""
+        with self.env.lockspace_paused():
+            self.lockspace.leave(self.host_id)
+            self.lockspace.initialize(self.lockspace.read().io_timeout)
+        logger.warning("lockspace reinitialized by an admin request")
+        self.env.wake()
 
     # -- running -------------------------------------------------------------------------------
 

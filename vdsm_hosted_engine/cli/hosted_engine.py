@@ -5,6 +5,11 @@
     hosted-engine --vm-start | --vm-shutdown | --vm-poweroff        (global maintenance only)
     hosted-engine --check-liveliness
     hosted-engine --clean-metadata [--host-id=N] [--force-cleanup]
+    hosted-engine --set-shared-config KEY VALUE [--type=he_shared|he_local]
+    hosted-engine --get-shared-config KEY [--type=he_shared|he_local]
+    hosted-engine --reinitialize-lockspace [--force]
+    hosted-engine --check-deployed                                    (rc 0 deployed, 1 not)
+    hosted-engine --console                                           (the Engine VM's serial console)
     hosted-engine call VERB [name=value ...]                         (any verb, vdsm-client style)
 
 Errors: one line on stderr, exit 1 (traceback only with --debug). --check-liveliness exits 0 when the
@@ -54,8 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         "--vm-poweroff",
         "--check-liveliness",
         "--clean-metadata",
+        "--reinitialize-lockspace",
+        "--check-deployed",
+        "--console",
     ):
         action.add_argument(flag, action="store_true")
+    action.add_argument("--set-shared-config", nargs=2, metavar=("KEY", "VALUE"))
+    action.add_argument("--get-shared-config", metavar="KEY")
+    parser.add_argument("--type", choices=("he_shared", "he_local"), default="he_shared")
+    parser.add_argument("--force", action="store_true")
     parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape")
     parser.add_argument("--mode", choices=("global", "local", "none"))
     parser.add_argument("--host-id", type=int)
@@ -116,6 +128,24 @@ def _run(argv: list[str]) -> int:
         _call(args, "cleanMetadata", params)
         print(f"Success: metadata of host {params['hostId']} cleaned")
         return 0
+    if args.set_shared_config:
+        key, value = args.set_shared_config
+        result = _call(args, "setSharedConfig", {"key": key, "value": value, "type": args.type})
+        print(f"Success: {key}={result['value']}" + (f" (version {result['version']})" if result["version"] else ""))
+        return 0
+    if args.get_shared_config:
+        result = _call(args, "getSharedConfig", {"key": args.get_shared_config, "type": args.type})
+        print(f"{result['key']} : {result['value']}, type : {args.type}")
+        return 0
+    if args.reinitialize_lockspace:
+        _call(args, "reinitializeLockspace", {"force": args.force})
+        print("Success: the lockspace was reinitialized; this host rejoins it")
+        return 0
+    if args.check_deployed:
+        return _check_deployed(args)
+    if args.console:
+        conf = config_.load_host_config(args.config)
+        os.execvp("virsh", ["virsh", "-c", conf.libvirt_uri, "console", conf.vmid or "HostedEngine"])
     verb = {"vm_start": "startVM", "vm_shutdown": "shutdownVM", "vm_poweroff": "poweroffVM"}
     for attr, name in verb.items():
         if getattr(args, attr):
@@ -124,6 +154,20 @@ def _run(argv: list[str]) -> int:
             return 0
     parser.error("nothing to do")
     return 2
+
+
+def _check_deployed(args: argparse.Namespace) -> int:
+    """Deployed = a valid local configuration naming an existing storage domain."""
+    from vdsm_hosted_engine.storage.domain import StorageDomain
+
+    try:
+        conf = config_.load_host_config(args.config)
+        StorageDomain.open(conf.storage)
+    except HostedEngineError as e:
+        print(f"Hosted Engine is not deployed: {' '.join(str(e).split())}")
+        return 1
+    print("Hosted Engine is deployed")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,13 @@ mail or monitoring to them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.errors import HostedEngineError, SanlockError
@@ -56,6 +58,7 @@ class RealEnv:
         self._running: ActionKind | None = None
         self._result: ActionResult | None = None
         self._joining = False
+        self._paused = threading.Event()
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -74,7 +77,18 @@ class RealEnv:
 
     # -- sanlock ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def lockspace_paused(self) -> Iterator[None]:
+        """No (re)join while an admin operation rewrites the lockspace."""
+        self._paused.set()
+        try:
+            yield
+        finally:
+            self._paused.clear()
+
     def ensure_lockspace(self) -> bool:
+        if self._paused.is_set():
+            return False
         held = self.lockspace.holds(self.host_id)
         if held:
             return True

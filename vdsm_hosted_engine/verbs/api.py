@@ -17,6 +17,7 @@ from vdsm_hosted_engine.ha.snapshot import ActionKind, VmStatus
 from vdsm_hosted_engine.rpc.jsonrpc import Method
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import Whiteboard
 from vdsm_hosted_engine.verbs.schema import Schema
 from vdsm_hosted_engine.virt.domxml import VmConfig
@@ -42,6 +43,9 @@ class Backend(Protocol):
     def vm_config(self) -> VmConfig: ...
     def vm_cpu_seconds(self) -> float | None: ...
     def spare_count(self) -> int: ...
+    def shared_config(self) -> SharedConfig: ...
+    def local_config(self, key: str, value: str | None = None) -> str: ...
+    def reinitialize_lockspace(self) -> None: ...
 
 
 class HostedEngine:
@@ -132,6 +136,39 @@ class HostedEngine:
         }
         reserved = vm.memory_mib if self.backend.host_id in spares else 0
         return {"engine": engine, "spareHosts": spares, "reservedHereMiB": reserved}
+
+    def getSharedConfig(self, key: str, type: str = "he_shared") -> dict[str, Any]:
+        if type == "he_local":
+            return {"key": key, "value": self.backend.local_config(key), "version": None}
+        values, version = self.backend.shared_config().read()
+        if key not in values:
+            raise InvalidRequest(f"no key {key!r} in the shared configuration")
+        return {"key": key, "value": values[key], "version": version}
+
+    def setSharedConfig(self, key: str, value: str, type: str = "he_shared") -> dict[str, Any]:
+        if type == "he_local":
+            return {"key": key, "value": self.backend.local_config(key, value), "version": None}
+        version = self.backend.shared_config().set(key, value)
+        logger.info("shared configuration %s set (version %d)", key, version)
+        return {"key": key, "value": value, "version": version}
+
+    def reinitializeLockspace(self, force: bool = False) -> bool:
+        if self.backend.vm_status()[0].running:
+            raise InvalidRequest("the Engine VM runs on this host: reinitializing the lockspace would kill it")
+        if not force:
+            board = self.backend.whiteboard()
+            if not board.global_maintenance:
+                raise InvalidRequest("set global maintenance first (or force)")
+            liveness = self.backend.liveness() or {}
+            busy = sorted(
+                h
+                for h, slot in board.hosts.items()
+                if h != self.backend.host_id and not slot.stopped and liveness.get(h) in (Liveness.LIVE, Liveness.FAIL)
+            )
+            if busy:
+                raise InvalidRequest(f"stop the agents on host(s) {', '.join(map(str, busy))} first (or force)")
+        self.backend.reinitialize_lockspace()
+        return True
 
     def vmStateChanged(self) -> bool:
         self.backend.wake()

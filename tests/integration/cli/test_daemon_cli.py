@@ -101,6 +101,18 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain):
     monitors = json.loads(cli(conf, "call", "getMonitorStatus").stdout)
     assert monitors["engine-health"]["fresh"] is True
 
+    assert (
+        cli(conf, "--set-shared-config", "notify.to", "ops@example.com").stdout
+        == "Success: notify.to=ops@example.com (version 1)\n"
+    )
+    assert cli(conf, "--get-shared-config", "notify.to").stdout == "notify.to : ops@example.com, type : he_shared\n"
+    assert cli(conf, "--get-shared-config", "bridge", "--type=he_local").stdout == "bridge : lo, type : he_local\n"
+    refused = cli(conf, "--reinitialize-lockspace")
+    assert refused.returncode == 1 and "would kill it" in refused.stderr
+    assert cli(conf, "--check-deployed").stdout == "Hosted Engine is deployed\n"
+    usage = json.loads(cli(conf, "call", "getResourceUsage").stdout)
+    assert usage["engine"]["hostId"] == 1 and usage["engine"]["memoryMiB"] == 128
+
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     slot = tmp_domain.whiteboard().read().hosts[1]

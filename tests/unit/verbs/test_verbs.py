@@ -196,3 +196,34 @@ def test_failover_capacity_and_spares(fake_api):
         "spareHosts": [1],
         "reservedHereMiB": 4096,
     }
+
+
+def test_shared_config_verbs(fake_api, tmp_path):
+    from vdsm_hosted_engine.storage.shared_config import SharedConfig
+
+    backend, api = fake_api
+    backend.shared_config = lambda: SharedConfig(str(tmp_path / "shared.conf"))
+    assert api["HostedEngine.setSharedConfig"]({"key": "notify.to", "value": "ops@example.com"}) == {
+        "key": "notify.to",
+        "value": "ops@example.com",
+        "version": 1,
+    }
+    assert api["HostedEngine.getSharedConfig"]({"key": "notify.to"})["value"] == "ops@example.com"
+    with pytest.raises(InvalidRequest, match="no key 'nope'"):
+        api["HostedEngine.getSharedConfig"]({"key": "nope"})
+
+
+def test_reinitialize_lockspace_refusals(fake_api):
+    backend, api = fake_api
+    backend.reinitialize_lockspace = lambda: backend.actions.append("reinit")
+    with pytest.raises(InvalidRequest, match="set global maintenance first"):
+        api["HostedEngine.reinitializeLockspace"]({})
+    backend.global_maintenance = True
+    with pytest.raises(InvalidRequest, match=r"stop the agents on host\(s\) 2 first"):
+        api["HostedEngine.reinitializeLockspace"]({})
+    backend.vm = VmStatus.UP
+    with pytest.raises(InvalidRequest, match="would kill it"):
+        api["HostedEngine.reinitializeLockspace"]({"force": True})
+    backend.vm = VmStatus.DOWN
+    assert api["HostedEngine.reinitializeLockspace"]({"force": "true"}) is True
+    assert backend.actions == ["reinit"]
