@@ -84,7 +84,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _generic(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hosted-engine call")
+    from vdsm_hosted_engine.verbs.schema import Schema
+
+    parser = argparse.ArgumentParser(
+        prog="hosted-engine call",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="verbs (from vdsm-api-hosted-engine.yml; ? = optional):\n" + Schema.load().help(),
+    )
     parser.add_argument("verb")
     parser.add_argument("params", nargs="*", metavar="name=value")
     _common(parser)

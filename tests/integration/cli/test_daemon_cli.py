@@ -15,6 +15,7 @@ import pytest
 from tests.integration.conftest import wait_for
 from tests.integration.ha.test_agent_real import HealthPage
 from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
+from vdsm_hosted_engine.rpc.client import Client
 
 VM_ID = "5c0a6f3e-9a53-4f0c-8a53-0a8c0c2ff1a1"
 
@@ -85,6 +86,9 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain):
     refused = cli(conf, "--set-maintenance", "--mode=local")
     assert refused.returncode == 1 and "local maintenance is refused" in refused.stderr
 
+    events = Client.unix(str(tmp_path / "run" / "hosted-engine.sock"))
+    events.subscribe_events()
+    events.call("HostedEngine.getScore")  # the subscription is in place once this is answered
     ok = cli(conf, "--set-maintenance", "--mode=global")
     assert ok.returncode == 0 and ok.stdout == "Success: maintenance mode is now global\n"
     wait_for(lambda: status(conf)["global_maintenance"], timeout=10, what="global maintenance")
@@ -95,6 +99,11 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain):
         what="GlobalMaintenance state",
     )
     assert score["hostId"] == 1
+    events.call("HostedEngine.getScore")
+    events.close()
+    assert any(
+        e["method"] == "|hosted-engine|status" and e["params"]["state"] == "GlobalMaintenance" for e in events.events
+    )
 
     bad = cli(conf, "call", "setMaintenance", "mode=partial")
     assert bad.returncode == 1 and "code=-32602" in bad.stderr and "'partial' is not one of" in bad.stderr
@@ -110,6 +119,7 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain):
     refused = cli(conf, "--reinitialize-lockspace")
     assert refused.returncode == 1 and "would kill it" in refused.stderr
     assert cli(conf, "--check-deployed").stdout == "Hosted Engine is deployed\n"
+    assert "setMaintenance mode=MaintenanceMode" in cli(conf, "call", "--help").stdout
     usage = json.loads(cli(conf, "call", "getResourceUsage").stdout)
     assert usage["engine"]["hostId"] == 1 and usage["engine"]["memoryMiB"] == 128
 

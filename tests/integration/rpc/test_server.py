@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.rpc.client import Client, ClientError
@@ -216,3 +218,39 @@ def test_tls_requires_a_client_certificate_from_our_ca(tmp_pki):
                 refused.call("Test.echo")
     finally:
         server.stop()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=200),
+            st.sampled_from(
+                [
+                    b"SEND\ndestination:jms.topic.vdsm_requests\nreply-to:r\n\n",
+                    b"\0",
+                    b"\n",
+                    b'[{"jsonrpc": "2.0"',
+                    b"content-length:99999999\n",
+                    b"CONNECT\nheart-beat:x\n\n\0",
+                    b"SUBSCRIBE\n\n\0",
+                ]
+            ),
+        ),
+        max_size=8,
+    )
+)
+def test_fuzzed_streams_never_take_the_server_down(tmp_server, chunks):
+    raw = socket.socket(socket.AF_UNIX)
+    raw.connect(tmp_server.socket_path)
+    raw.settimeout(2)
+    try:
+        for chunk in chunks:
+            raw.sendall(chunk)
+    except OSError:
+        pass  # the server may close a connection that sent garbage
+    finally:
+        raw.close()
+    client = Client.unix(tmp_server.socket_path, window=5)
+    assert client.call("Test.echo", {"ok": "1"}) == {"ok": "1"}
+    client.close()
