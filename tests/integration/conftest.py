@@ -7,6 +7,8 @@ exactly the daemons and processes they started, by pid, even when the test fails
 """
 
 import os
+import pathlib
+import shutil
 import time
 
 import pytest
@@ -94,3 +96,20 @@ def wait_for(predicate, timeout, interval=0.2, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s (last value {value!r})")
         time.sleep(interval)
+
+
+ROOT = pathlib.Path(__file__).parents[2]
+
+
+def install_hooks(tmp_path, monkeypatch, points, conf_text):
+    """Our vdsm_hooks executables for `points` in `tmp_path/hooks`, with a hosted-engine.conf holding
+    `conf_text` that they read (HOSTED_ENGINE_CONF) and the checkout on their PYTHONPATH."""
+    hooks_dir = tmp_path / "hooks"
+    for point in points:
+        (hooks_dir / point).mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "vdsm_hooks" / point / "50_hosted_engine", hooks_dir / point)
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(conf_text)
+    monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    return hooks_dir

@@ -5,13 +5,11 @@ Engine healthy, publishes EngineUp; when the health page turns bad it notices; w
 publishes `stopped` and leaves the VM running."""
 
 import http.server
-import pathlib
-import shutil
 import threading
 
 import pytest
 
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import install_hooks, wait_for
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.broker.monitors.engine_health import EngineHealthMonitor
 from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonitor, MemoryMonitor
@@ -24,7 +22,6 @@ from vdsm_hosted_engine.ha.snapshot import Health, VmStatus
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.runtime import VmRuntime
 
-ROOT = pathlib.Path(__file__).parents[3]
 VM_ID = "0b7cf3e4-31c7-4d51-9a8c-5a8c3c7b6f10"
 
 
@@ -56,13 +53,7 @@ def tmp_health_server():
 def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(
     tmp_domain, tmp_health_server, tmp_path, monkeypatch
 ):
-    hooks_dir = tmp_path / "hooks" / "before_vm_start"
-    hooks_dir.mkdir(parents=True)
-    shutil.copy(ROOT / "vdsm_hooks" / "before_vm_start" / "50_hosted_engine", hooks_dir)
-    conf = tmp_path / "hosted-engine.conf"
-    conf.write_text(f"host_id=1\nstorage={tmp_domain.path}\nvmid={VM_ID}\n")
-    monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], f"host_id=1\nstorage={tmp_domain.path}\nvmid={VM_ID}\n")
     runtime = VmRuntime(
         "test:///default", VmConfig(VM_ID, domain_type="test", memory_mib=128), hooks_dir=str(tmp_path / "hooks")
     )

@@ -1,16 +1,12 @@
 """The before_vm_start hook executable, run as a process by the same hook runner vdsmd-style
 starts use (virt/hooks.py), reading a real hosted-engine.conf."""
 
-import os
-import pathlib
-import shutil
-
 import pytest
 
+from tests.integration.conftest import ROOT, install_hooks
 from vdsm_hosted_engine.virt import hooks
 from vdsm_hosted_engine.virt.hooks import HookError
 
-ROOT = pathlib.Path(__file__).parents[3]
 DATA = ROOT / "tests" / "data" / "domxml"
 VM = "7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e"
 
@@ -18,14 +14,8 @@ VM = "7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e"
 @pytest.fixture
 def tmp_hooks(tmp_path, monkeypatch):
     """A hooks dir with our before_vm_start executable and a hosted-engine.conf for it."""
-    hooks_dir = tmp_path / "hooks"
-    (hooks_dir / "before_vm_start").mkdir(parents=True)
-    shutil.copy(ROOT / "vdsm_hooks" / "before_vm_start" / "50_hosted_engine", hooks_dir / "before_vm_start")
-    conf = tmp_path / "hosted-engine.conf"
-    conf.write_text(f"host_id=1\nstorage=/srv/he\nvmid={VM}\n")
-    monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return hooks_dir
+    points = ["before_vm_start", "before_vm_migrate_destination"]
+    return install_hooks(tmp_path, monkeypatch, points, f"host_id=1\nstorage=/srv/he\nvmid={VM}\n")
 
 
 def test_hook_injects_the_lease(tmp_hooks):
@@ -55,9 +45,6 @@ def test_hook_with_a_broken_config_aborts_the_start(tmp_hooks, tmp_path, monkeyp
 
 
 def test_migration_destination_hook_names_the_same_lease(tmp_hooks):
-    dest = tmp_hooks / "before_vm_migrate_destination"
-    dest.mkdir()
-    shutil.copy(ROOT / "vdsm_hooks" / "before_vm_migrate_destination" / "50_hosted_engine", dest)
     edited = hooks.run(
         str(tmp_hooks), "before_vm_migrate_destination", (DATA / "engine-with-stale-lease.xml").read_text(), VM
     )
@@ -74,13 +61,8 @@ def test_after_vm_destroy_wakes_the_local_daemon(tmp_path, monkeypatch):
     server.listen_unix(str(tmp_path / "run" / "hosted-engine.sock"))
     server.start()
     try:
-        hooks_dir = tmp_path / "hooks" / "after_vm_destroy"
-        hooks_dir.mkdir(parents=True)
-        shutil.copy(ROOT / "vdsm_hooks" / "after_vm_destroy" / "50_hosted_engine", hooks_dir)
-        conf = tmp_path / "hosted-engine.conf"
-        conf.write_text(f"host_id=1\nstorage=/srv/he\nvmid={VM}\nrun_dir={tmp_path}/run\n")
-        monkeypatch.setenv("HOSTED_ENGINE_CONF", str(conf))
-        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        conf = f"host_id=1\nstorage=/srv/he\nvmid={VM}\nrun_dir={tmp_path}/run\n"
+        install_hooks(tmp_path, monkeypatch, ["after_vm_destroy"], conf)
         hooks.run(str(tmp_path / "hooks"), "after_vm_destroy", "", "11111111-2222-3333-4444-555555555555")
         assert woken == []  # another VM: nothing to tell
         hooks.run(str(tmp_path / "hooks"), "after_vm_destroy", "", VM)
