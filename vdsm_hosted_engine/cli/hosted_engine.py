@@ -9,6 +9,7 @@
     hosted-engine --get-shared-config KEY [--type=he_shared|he_local]
     hosted-engine --reinitialize-lockspace [--force]
     hosted-engine --check-deployed                                    (rc 0 deployed, 1 not)
+    hosted-engine --configure-host [--dry-run] [--root=DIR]          (libvirt's sanlock lock manager)
     hosted-engine --console                                           (the Engine VM's serial console)
     hosted-engine call VERB [name=value ...]                         (any verb, vdsm-client style)
 
@@ -62,12 +63,15 @@ def _parser() -> argparse.ArgumentParser:
         "--reinitialize-lockspace",
         "--check-deployed",
         "--console",
+        "--configure-host",
     ):
         action.add_argument(flag, action="store_true")
     action.add_argument("--set-shared-config", nargs=2, metavar=("KEY", "VALUE"))
     action.add_argument("--get-shared-config", metavar="KEY")
     parser.add_argument("--type", choices=("he_shared", "he_local"), default="he_shared")
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="with --configure-host: show the diff only")
+    parser.add_argument("--root", default="/", help="with --configure-host: configure the files below this root")
     parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape")
     parser.add_argument("--mode", choices=("global", "local", "none"))
     parser.add_argument("--host-id", type=int)
@@ -111,6 +115,8 @@ def _run(argv: list[str]) -> int:
         return _generic(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.configure_host:
+        return _configure_host(args)
     if args.vm_status:
         status = _call(args, "getStatus")
         print(json.dumps(status, sort_keys=True) if args.json else render_text(status), end="\n" if args.json else "")
@@ -160,6 +166,24 @@ def _run(argv: list[str]) -> int:
             return 0
     parser.error("nothing to do")
     return 2
+
+
+def _configure_host(args: argparse.Namespace) -> int:
+    from vdsm_hosted_engine import host_setup
+
+    changes = host_setup.plan(args.root)
+    for change in changes:
+        sys.stdout.write(change.diff())
+    if not changes:
+        print("libvirt is already configured for the Engine VM's sanlock lease: nothing to change")
+    elif args.dry_run:
+        print(f"dry run: {len(changes)} file(s) would change")
+    else:
+        host_setup.apply(changes)
+        print(f"Success: changed {', '.join(c.path for c in changes)}; restart libvirtd to apply")
+    ok, detail = host_setup.sanlock_answers()
+    print("sanlock: the daemon answers" if ok else f"sanlock: the daemon does not answer ({detail}); start sanlock")
+    return 0
 
 
 def _check_deployed(args: argparse.Namespace) -> int:
