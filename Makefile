@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PYTEST  := $(PY) -m pytest
 STAMP   := $(VENV)/.setup-done
 
-.PHONY: setup test unit integration e2e lint demo bench clean
+.PHONY: setup test unit integration e2e lint demo bench clean rpm
 
 setup: $(STAMP)
 
@@ -35,3 +35,6 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+rpm: setup
+	scripts/build-rpm.sh

@@ -18,6 +18,7 @@ packages=(
   busybox-static linux-image-cloud-amd64 kmod e2fsprogs
   iproute2 iputils-ping procps
   gcc libc6-dev make
+  rpm rpmlint openssl
 )
 
 missing=()

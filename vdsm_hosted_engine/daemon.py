@@ -252,9 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=os.environ.get("HOSTED_ENGINE_CONF", config_.HOSTED_ENGINE_CONF))
     parser.add_argument("--agent-config", default=config_.AGENT_CONF)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-file", help="log here instead of stderr (logrotate: copytruncate)")
     parser.add_argument("--validate-config", action="store_true", help="check the configuration and exit")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), filename=args.log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         conf = config_.load_host_config(args.config)
         score = config_.load_score_config(args.agent_config)
