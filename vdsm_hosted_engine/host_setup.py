@@ -84,6 +84,22 @@ def apply(changes: list[Change]) -> None:
         os.replace(tmp, change.path)
 
 
+def sanlock_warnings(root: str = "/") -> list[str]:
+    """What in sanlock's configuration weakens the Engine VM's protection (read, never changed)."""
+    path = os.path.join(root, "etc/sanlock/sanlock.conf")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    warnings = []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "use_watchdog" and value.strip() in ("0", "no", "false"):
+            warnings.append(f"{path}: use_watchdog = 0: a host that hangs could keep the Engine VM lease; enable wdmd")
+    return warnings
+
+
 def sanlock_answers(env: dict[str, str] | None = None) -> tuple[bool, str]:
     try:
         result = subprocess.run(

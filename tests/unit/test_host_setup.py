@@ -49,3 +49,14 @@ def test_configure_host_dry_run_then_apply_then_nothing(tmp_path):
     ).read_text() == "auto_disk_leases = 0\nrequire_lease_for_disks = 0\n"
     again = run(tmp_path)
     assert "nothing to change" in again.stdout
+
+
+def test_sanlock_without_watchdog_is_reported(tmp_path):
+    (tmp_path / "etc/sanlock").mkdir(parents=True)
+    (tmp_path / "etc/sanlock/sanlock.conf").write_text("# sanlock\nuse_watchdog = 0\n")
+    assert host_setup.sanlock_warnings(str(tmp_path)) == [
+        f"{tmp_path}/etc/sanlock/sanlock.conf: use_watchdog = 0: a host that hangs could keep the Engine VM lease; "
+        "enable wdmd"
+    ]
+    assert "warning: " in run(tmp_path, "--dry-run").stdout
+    assert host_setup.sanlock_warnings(str(tmp_path / "none")) == []

@@ -181,6 +181,8 @@ def _configure_host(args: argparse.Namespace) -> int:
     else:
         host_setup.apply(changes)
         print(f"Success: changed {', '.join(c.path for c in changes)}; restart libvirtd to apply")
+    for warning in host_setup.sanlock_warnings(args.root):
+        print(f"warning: {warning}")
     ok, detail = host_setup.sanlock_answers()
     print("sanlock: the daemon answers" if ok else f"sanlock: the daemon does not answer ({detail}); start sanlock")
     return 0
