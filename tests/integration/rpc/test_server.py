@@ -30,7 +30,7 @@ METHODS = {
 @pytest.fixture
 def tmp_server(tmp_path):
     """A server on a Unix socket and plain TCP on 127.0.0.1, stopped after the test."""
-    server = Server(METHODS)
+    server = Server(dict(METHODS))
     server.listen_unix(str(tmp_path / "he.sock"))
     server.port = server.listen_tcp("127.0.0.1", 0, allow_plain=True)
     server.socket_path = str(tmp_path / "he.sock")
@@ -59,28 +59,30 @@ def test_unix_socket_is_root_only(tmp_server):
 
 
 def test_a_call_longer_than_the_window_succeeds_because_the_server_heartbeats(tmp_server):
-    client = Client.unix(tmp_server.socket_path, window=1.0)
+    client = Client.unix(tmp_server.socket_path, window=1.5)
     try:
-        assert client.call("Test.slow", {"seconds": "3"}) == {"slept": "3"}
+        assert client.call("Test.slow", {"seconds": "4"}) == {"slept": "4"}
     finally:
         client.close()
 
 
 def test_a_slow_verb_does_not_block_other_clients(tmp_server):
+    """The slow verb waits until the fast call has been answered: if one call blocked the other, this
+    would deadlock (and fail on the client's window) instead of passing."""
+    released = threading.Event()
+    tmp_server.methods["Test.blocked"] = lambda params: {"released": released.wait(20)}
     slow_client = Client.unix(tmp_server.socket_path)
     result = {}
-    thread = threading.Thread(target=lambda: result.update(r=slow_client.call("Test.slow", {"seconds": "2"})))
+    thread = threading.Thread(target=lambda: result.update(r=slow_client.call("Test.blocked")))
     thread.start()
-    time.sleep(0.2)
     fast = Client.unix(tmp_server.socket_path)
-    started = time.monotonic()
     assert fast.call("Test.echo", {"x": "1"}) == {"x": "1"}
-    fast_took = time.monotonic() - started
+    assert thread.is_alive()  # the blocked verb is still running
+    released.set()
     thread.join(10)
     slow_client.close()
     fast.close()
-    assert result["r"] == {"slept": "2"}
-    assert fast_took < 1.5, "the fast call waited for the slow one"
+    assert result["r"] == {"released": True}
 
 
 def test_events_reach_subscribers(tmp_server):
