@@ -1,0 +1,1 @@
+"""hosted-engine --deploy: one engine of questions and validators, several front ends."""
