@@ -64,12 +64,16 @@ def _parser() -> argparse.ArgumentParser:
         "--check-deployed",
         "--console",
         "--configure-host",
+        "--deploy",
     ):
         action.add_argument(flag, action="store_true")
     action.add_argument("--set-shared-config", nargs=2, metavar=("KEY", "VALUE"))
     action.add_argument("--get-shared-config", metavar="KEY")
     parser.add_argument("--type", choices=("he_shared", "he_local"), default="he_shared")
     parser.add_argument("--force", action="store_true")
+    from vdsm_hosted_engine.cli import deploy as deploy_cli
+
+    deploy_cli.add_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="with --configure-host: show the diff only")
     parser.add_argument("--root", default="/", help="with --configure-host: configure the files below this root")
     parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape")
@@ -117,6 +121,10 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.configure_host:
         return _configure_host(args)
+    if args.deploy:
+        from vdsm_hosted_engine.cli import deploy as deploy_cli
+
+        return deploy_cli.run(args)
     if args.vm_status:
         status = _call(args, "getStatus")
         print(json.dumps(status, sort_keys=True) if args.json else render_text(status), end="\n" if args.json else "")

@@ -82,8 +82,10 @@ class VmRuntime:
         vm: VmConfig,
         hooks_dir: str | None = None,
         on_event: Callable[[], None] | None = None,
+        hook_env: dict[str, str] | None = None,
     ) -> None:
         self.uri = uri
+        self.hook_env = hook_env or {}
         self.vm = vm
         self.hooks_dir = hooks_dir
         self.on_event = on_event
@@ -166,7 +168,7 @@ class VmRuntime:
 
     def start(self) -> None:
         """Hooks, then create the domain. VmError(lease_held_elsewhere=True) when sanlock refuses."""
-        xml = hooks.run(self.hooks_dir, "before_vm_start", self.domxml(), self.vm.vm_uuid)
+        xml = hooks.run(self.hooks_dir, "before_vm_start", self.domxml(), self.vm.vm_uuid, self.hook_env)
         self._expected_stop = False
         try:
             self._connection().createXML(xml, 0)
@@ -175,7 +177,7 @@ class VmRuntime:
             held = e.get_error_code() == libvirt.VIR_ERR_RESOURCE_BUSY or any(m in text for m in LEASE_HELD_MARKERS)
             raise VmError(f"cannot start the Engine VM: {text}", lease_held_elsewhere=held) from None
         logger.info("Engine VM created")
-        hooks.run(self.hooks_dir, "after_vm_start", xml, self.vm.vm_uuid)
+        hooks.run(self.hooks_dir, "after_vm_start", xml, self.vm.vm_uuid, self.hook_env)
 
     def shutdown(self, grace: float = 120.0, poll: float = 0.5) -> None:
         """ACPI shutdown, then destroy if the guest has not stopped within `grace` seconds."""

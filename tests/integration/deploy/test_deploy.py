@@ -1,0 +1,182 @@
+"""Deploy on real parts: sanlock (this process's daemon), libvirt's test driver, qemu-img, our hooks
+as processes, and a real HTTP health page.
+
+Given an empty shared directory and an appliance image, when deploy runs, then the domain, the disk,
+the shared and local configuration exist, the Engine VM runs with its lease, and HA has it (global
+maintenance off). When a step fails, everything deploy created is gone again."""
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.integration.conftest import install_hooks
+from tests.integration.ha.test_agent_real import HealthPage
+from vdsm_hosted_engine import config
+from vdsm_hosted_engine.deploy import answers as answer_file
+from vdsm_hosted_engine.deploy.steps import DeployError, Deployment, HostPaths
+from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
+from vdsm_hosted_engine.storage.domain import StorageDomain
+from vdsm_hosted_engine.storage.shared_config import SharedConfig
+
+
+class Collect:
+    """A reporter that keeps what deploy showed."""
+
+    def __init__(self):
+        self.steps, self.progress_seen, self.lines = [], [], []
+
+    def step(self, name):
+        self.steps.append(name)
+
+    def progress(self, fraction):
+        self.progress_seen.append(fraction)
+
+    def waiting(self, what, elapsed, timeout):
+        self.lines.append(f"waiting {what}")
+
+    def info(self, text):
+        self.lines.append(text)
+
+
+@pytest.fixture
+def tmp_health():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HealthPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/ovirt-engine/services/health"
+    server.shutdown()
+    server.server_close()
+
+
+def answer_text(tmp_path, health, disk_gib=1):
+    (tmp_path / "domain").mkdir(exist_ok=True)
+    appliance = tmp_path / "appliance.qcow2"
+    if not appliance.exists():
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(appliance), "16M"], check=True)
+    return (
+        "[environment:default]\n"
+        f"OVEHOSTED_STORAGE/path=str:{tmp_path}/domain\nOVEHOSTED_STORAGE/ioTimeout=int:1\n"
+        "OVEHOSTED_NETWORK/gateway=str:127.0.0.1\nOVEHOSTED_NETWORK/networkTest=str:none\n"
+        "OVEHOSTED_NETWORK/bridgeName=str:lo\n"
+        f"OVEHOSTED_VM/applianceImage=str:{appliance}\nOVEHOSTED_VM/vcpus=int:1\nOVEHOSTED_VM/memMiB=int:128\n"
+        f"OVEHOSTED_VM/diskSizeGiB=int:{disk_gib}\nOVEHOSTED_VM/mac=str:00:16:3e:00:00:01\n"
+        f"OVEHOSTED_VM/fqdn=str:engine.lab\nOVEHOSTED_VM/healthUrl=str:{health}\n"
+        "OVEHOSTED_HA/priority=int:0\nOVEHOSTED_HA/spareHosts=int:1\nOVEHOSTED_NOTIF/smtpServer=none:None\n"
+    )
+
+
+def deployment(tmp_path, health, monkeypatch, **kw):
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], "host_id=1\nstorage=/unused\n")
+    paths = HostPaths(str(tmp_path / "etc"), str(tmp_path / "run"), str(tmp_path / "hooks"), "test:///default", "test")
+    return Deployment(answer_file.parse(answer_text(tmp_path, health)), paths, Collect(), health_timeout=30, **kw)
+
+
+def test_deploy_end_to_end(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    try:
+        dep.run()
+        domain = StorageDomain.open(str(tmp_path / "domain"))
+        assert domain.identity.sd_uuid == dep.sd_uuid and domain.identity.io_timeout == 1
+        assert os.path.getsize(dep.disk_path) == 1024**3
+        assert dep.reporter.progress_seen[-1] == 1.0
+        shared, version = SharedConfig(domain.shared_conf_path).read()
+        assert shared["vm.vmId"] == dep.vm_uuid and shared["he.fqdn"] == "engine.lab" and version > 1
+        conf = config.load_host_config(str(tmp_path / "etc" / "hosted-engine.conf"))
+        assert (conf.host_id, conf.vmid, conf.sd_uuid, conf.storage) == (
+            1,
+            dep.vm_uuid,
+            dep.sd_uuid,
+            str(tmp_path / "domain"),
+        )
+        xml = dep.runtime._domain().XMLDesc()
+        assert domain.leases_path in xml  # our before_vm_start hook ran with the new configuration
+        assert domain.lockspace().holds(1) is True
+        assert domain.whiteboard().read().global_maintenance is False
+        assert any("healthy" in line for line in dep.reporter.lines)
+    finally:
+        if dep.runtime is not None:
+            dep.runtime.destroy()
+        StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
+
+
+def test_a_failing_step_leaves_nothing_behind(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    refuse = tmp_path / "hooks" / "before_vm_start" / "10_refuse"
+    refuse.write_text("#!/bin/sh\necho 'refused by policy' >&2\nexit 2\n")
+    refuse.chmod(0o755)
+    with pytest.raises(
+        DeployError, match="Starting the Engine VM failed: .*refused by policy.*everything deploy created was removed"
+    ):
+        dep.run()
+    assert os.listdir(tmp_path / "domain") == []
+    assert not (tmp_path / "etc" / "hosted-engine.conf").exists()
+    assert not (tmp_path / "etc" / "vm.conf").exists()
+    assert dep.reporter.steps[-1] == "Starting the Engine VM"
+
+
+def test_checks_refuse_before_changing_anything(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], "host_id=1\nstorage=/unused\n")
+    big = tmp_path / "big.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(big), "2G"], check=True)
+    answers = answer_file.parse(answer_text(tmp_path, tmp_health).replace(str(tmp_path / "appliance.qcow2"), str(big)))
+    answers["OVEHOSTED_NETWORK/bridgeName"] = "nosuchbr0"
+    paths = HostPaths(str(tmp_path / "etc"), str(tmp_path / "run"), str(tmp_path / "hooks"), "test:///default", "test")
+    with pytest.raises(DeployError) as e:
+        Deployment(answers, paths, Collect()).run()
+    assert "nothing was changed" in str(e.value)
+    assert "the management bridge nosuchbr0 does not exist" in str(e.value)
+    assert "exceeds the 1 GiB disk" in str(e.value)
+    assert os.listdir(tmp_path / "domain") == []
+
+
+def test_cli_deploy_with_an_answer_file(tmp_path, tmp_health, monkeypatch):
+    """The command as a process bound to its own sanlock daemon: bad answers are refused with
+    file:line; good answers deploy without a question but the confirmation."""
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], "host_id=1\nstorage=/unused\n")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[environment:default]\nOVEHOSTED_VM/memMiB=int:12\n")
+    args = [
+        sys.executable,
+        "-m",
+        "vdsm_hosted_engine.cli.hosted_engine",
+        "--deploy",
+        "--conf-dir",
+        str(tmp_path / "etc"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--hooks-dir",
+        str(tmp_path / "hooks"),
+        "--libvirt-uri",
+        "test:///default",
+        "--domain-type",
+        "test",
+        "--health-timeout",
+        "30",
+    ]
+    result = subprocess.run([*args, f"--config-append={bad}"], capture_output=True, text=True, input="", timeout=60)
+    assert result.returncode == 1 and f"{bad}:2: OVEHOSTED_VM/memMiB: '12': must be between 128 and" in result.stderr
+    good = tmp_path / "answers.conf"
+    good.write_text(answer_text(tmp_path, tmp_health))
+    sanlock = SanlockDaemon(str(tmp_path / "sanlock1"), "he-test-deploy1")
+    sanlock.start()
+    try:
+        result = subprocess.run(
+            [*args, f"--config-append={good}", f"--generate-answer={tmp_path}/generated.conf"],
+            capture_output=True,
+            text=True,
+            input="\n",
+            timeout=120,
+            env={**sanlock.env},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (
+            "Please confirm installation settings" in result.stdout and "Success: the Engine VM is up" in result.stdout
+        )
+        assert "[##############################] 100.0%" in result.stdout
+        assert answer_file.parse((tmp_path / "generated.conf").read_text()) == answer_file.parse(good.read_text())
+        assert (tmp_path / "etc" / "answers.conf").exists()
+    finally:
+        sanlock.stop(timeout=3)

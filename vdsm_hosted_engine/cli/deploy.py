@@ -1,0 +1,91 @@
+"""`hosted-engine --deploy`: the line-by-line front end's output and the command's options.
+
+    hosted-engine --deploy [--config-append=FILE ...] [--generate-answer=FILE] [--force]
+                  [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=kvm|qemu|test]
+
+Answered questions are skipped; the rest are asked; a summary is confirmed before anything changes;
+the answers are saved (`<conf-dir>/answers.conf`, and `--generate-answer`) before the first change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from vdsm_hosted_engine.deploy import answers as answer_file
+from vdsm_hosted_engine.deploy.engine import collect
+from vdsm_hosted_engine.deploy.prompts import Prompts
+from vdsm_hosted_engine.deploy.steps import Deployment, HostPaths
+from vdsm_hosted_engine.errors import InvalidRequest
+
+
+class LineReporter:
+    def __init__(self, out=sys.stdout) -> None:
+        self.out = out
+        self._last_wait = -1e9
+        self._started = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        self.out.write(f"[{time.monotonic() - self._started:7.1f} s] {text}\n")
+        self.out.flush()
+
+    def step(self, name: str) -> None:
+        self._line(name)
+
+    def progress(self, fraction: float) -> None:
+        width = 30
+        done = int(fraction * width)
+        self.out.write(f"\r          [{'#' * done}{' ' * (width - done)}] {fraction * 100:5.1f}%")
+        if fraction >= 1.0:
+            self.out.write("\n")
+        self.out.flush()
+
+    def waiting(self, what: str, elapsed: float, timeout: float) -> None:
+        if elapsed - self._last_wait >= 10:
+            self._last_wait = elapsed
+            self._line(f"  waiting for {what}: {elapsed:.0f} s of at most {timeout:.0f} s")
+
+    def info(self, text: str) -> None:
+        self._line(f"  {text}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-append",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="answer file(s): [environment:default] KEY=type:value",
+    )
+    parser.add_argument("--generate-answer", metavar="FILE", help="write the answers here")
+    parser.add_argument("--conf-dir", default="/etc/ovirt-hosted-engine")
+    parser.add_argument("--run-dir", default="/run/vdsm-hosted-engine")
+    parser.add_argument("--hooks-dir", default="/usr/libexec/vdsm/hooks")
+    parser.add_argument("--libvirt-uri", default="qemu:///system")
+    parser.add_argument("--domain-type", choices=("kvm", "qemu", "test"), default="kvm")
+    parser.add_argument("--health-timeout", type=float, default=900.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    preset: dict = {}
+    for path in args.config_append:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise InvalidRequest(f"cannot read the answer file {path}: {e.strerror}") from None
+        preset.update(answer_file.parse(text, path))
+    answers = collect(Prompts(), preset)
+    text = answer_file.render(answers)
+    os.makedirs(args.conf_dir, exist_ok=True)
+    for path in filter(None, (args.generate_answer, os.path.join(args.conf_dir, "answers.conf"))):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type)
+    Deployment(answers, paths, LineReporter(), force=args.force, health_timeout=args.health_timeout).run()
+    print(
+        "Success: the Engine VM is up on this host under HA. Start the agent: systemctl enable --now vdsm-hosted-engine"
+    )
+    return 0
