@@ -66,9 +66,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--libvirt-uri", default="qemu:///system")
     parser.add_argument("--domain-type", choices=("kvm", "qemu", "test"), default="kvm")
     parser.add_argument("--health-timeout", type=float, default=900.0)
+    parser.add_argument("--join", action="store_true", help="join a deployed cluster (with --storage)")
+    parser.add_argument("--storage", help="with --join: the storage domain path")
+    parser.add_argument("--hostname", default=os.uname().nodename, help="with --join: the name this host publishes")
 
 
 def run(args: argparse.Namespace) -> int:
+    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type)
+    if args.join:
+        from vdsm_hosted_engine.deploy.join import join
+
+        if not args.storage:
+            raise InvalidRequest("--join needs --storage=PATH (the deployed storage domain)")
+        host_id = join(args.storage, paths, args.hostname, force=args.force)
+        print(f"Success: joined as host id {host_id}. Start the agent: systemctl enable --now vdsm-hosted-engine")
+        return 0
     preset: dict = {}
     for path in args.config_append:
         try:
@@ -83,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
     for path in filter(None, (args.generate_answer, os.path.join(args.conf_dir, "answers.conf"))):
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
-    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type)
     Deployment(answers, paths, LineReporter(), force=args.force, health_timeout=args.health_timeout).run()
     print(
         "Success: the Engine VM is up on this host under HA. Start the agent: systemctl enable --now vdsm-hosted-engine"

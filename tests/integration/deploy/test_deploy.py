@@ -180,3 +180,61 @@ def test_cli_deploy_with_an_answer_file(tmp_path, tmp_health, monkeypatch):
         assert (tmp_path / "etc" / "answers.conf").exists()
     finally:
         sanlock.stop(timeout=3)
+
+
+def test_three_hosts_joining_at_once_get_three_distinct_ids(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    """Given a deployed domain, when three hosts (each a process with its own sanlock daemon) join
+    at the same moment, then sanlock gives each its own host id and each writes its configuration."""
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    daemons = []
+    try:
+        dep.run()
+        dep.runtime.destroy()
+        procs = []
+        for n in (2, 3, 4):
+            daemon = SanlockDaemon(str(tmp_path / f"sanlock{n}"), f"he-test-join{n}")
+            daemon.start()
+            daemons.append(daemon)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "vdsm_hosted_engine.cli.hosted_engine",
+                        "--deploy",
+                        "--join",
+                        "--storage",
+                        str(tmp_path / "domain"),
+                        "--conf-dir",
+                        str(tmp_path / f"etc{n}"),
+                        "--hostname",
+                        f"host{n}",
+                        "--libvirt-uri",
+                        "test:///default",
+                    ],
+                    env=daemon.env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        ids = {config.load_host_config(str(tmp_path / f"etc{n}" / "hosted-engine.conf")).host_id for n in (2, 3, 4)}
+        assert len(ids) == 3 and 1 not in ids
+        board = StorageDomain.open(str(tmp_path / "domain")).whiteboard().read()
+        assert {board.hosts[h].hostname for h in ids} == {"host2", "host3", "host4"}
+        vm_conf = (tmp_path / "etc2" / "vm.conf").read_text()
+        assert f"vmId={dep.vm_uuid}" in vm_conf
+    finally:
+        for daemon in daemons:
+            daemon.stop(timeout=3)
+        StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
+
+
+def test_join_refuses_an_undeployed_domain(tmp_domain, tmp_path):
+    from vdsm_hosted_engine.deploy.join import join
+    from vdsm_hosted_engine.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="deploy the first host before joining"):
+        join(tmp_domain.path, HostPaths(str(tmp_path / "etc")), "hostX")
