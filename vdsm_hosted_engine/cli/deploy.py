@@ -1,6 +1,7 @@
 """`hosted-engine --deploy`: the line-by-line front end's output and the command's options.
 
-    hosted-engine --deploy [--config-append=FILE ...] [--generate-answer=FILE] [--force]
+    hosted-engine --deploy [--tui] [--config-append=FILE ...] [--generate-answer=FILE] [--force]
+    hosted-engine --deploy --join --storage=PATH [--hostname=NAME]
                   [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=kvm|qemu|test]
 
 Answered questions are skipped; the rest are asked; a summary is confirmed before anything changes;
@@ -15,7 +16,7 @@ import sys
 import time
 
 from vdsm_hosted_engine.deploy import answers as answer_file
-from vdsm_hosted_engine.deploy.engine import collect
+from vdsm_hosted_engine.deploy.engine import DeployAborted, collect
 from vdsm_hosted_engine.deploy.prompts import Prompts
 from vdsm_hosted_engine.deploy.steps import Deployment, HostPaths
 from vdsm_hosted_engine.errors import InvalidRequest
@@ -66,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--libvirt-uri", default="qemu:///system")
     parser.add_argument("--domain-type", choices=("kvm", "qemu", "test"), default="kvm")
     parser.add_argument("--health-timeout", type=float, default=900.0)
+    parser.add_argument("--tui", action="store_true", help="full-screen questions (Textual)")
     parser.add_argument("--join", action="store_true", help="join a deployed cluster (with --storage)")
     parser.add_argument("--storage", help="with --join: the storage domain path")
     parser.add_argument("--hostname", default=os.uname().nodename, help="with --join: the name this host publishes")
@@ -89,7 +91,14 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise InvalidRequest(f"cannot read the answer file {path}: {e.strerror}") from None
         preset.update(answer_file.parse(text, path))
-    answers = collect(Prompts(), preset)
+    if args.tui:
+        from vdsm_hosted_engine.deploy.tui import DeployForm
+
+        answers = DeployForm(preset).run()
+        if answers is None:
+            raise DeployAborted("deploy cancelled: nothing was changed")
+    else:
+        answers = collect(Prompts(), preset)
     text = answer_file.render(answers)
     os.makedirs(args.conf_dir, exist_ok=True)
     for path in filter(None, (args.generate_answer, os.path.join(args.conf_dir, "answers.conf"))):

@@ -1,0 +1,105 @@
+"""The full-screen front end (`hosted-engine --deploy --tui`), on Textual.
+
+The same questions, defaults and validators as the line front end (deploy/questions.py): one form
+with an input per question (answer-file answers filled in), each validated when it changes, with the
+reason shown under it; "Deploy" is accepted only when every answer is valid, "Cancel" changes nothing.
+Questions that depend on others (the TCP port only for the tcp test, the SMTP details only with a
+server) show or hide as the answers change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Footer, Header, Input, Label, Static
+
+from vdsm_hosted_engine.deploy.questions import QUESTIONS, Question, validate
+
+
+def _id(question: Question) -> str:
+    return "q-" + question.key.replace("/", "-").replace("_", "-").lower()
+
+
+class DeployForm(App[dict[str, Any] | None]):
+    """Returns the validated answers, or None when cancelled."""
+
+    TITLE = "hosted-engine --deploy"
+    CSS = """
+    .group { margin-top: 1; text-style: bold; }
+    .error { color: red; height: auto; }
+    Input { width: 100%; }
+    #buttons { height: auto; margin-top: 1; }
+    """
+    BINDINGS: ClassVar = [("escape", "cancel", "Cancel")]
+
+    def __init__(self, preset: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.preset = dict(preset or {})
+        self.values: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            group = ""
+            for question in QUESTIONS:
+                if question.group != group:
+                    group = question.group
+                    yield Static(group.upper(), classes="group")
+                with VerticalScroll(id=f"{_id(question)}-box"):
+                    yield Label(question.prompt)
+                    yield Input(id=_id(question))
+                    yield Static("", id=f"{_id(question)}-error", classes="error")
+            with Horizontal(id="buttons"):
+                yield Button("Deploy", id="deploy", variant="primary")
+                yield Button("Cancel", id="cancel")
+            yield Static("", id="summary", classes="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for question in QUESTIONS:
+            if question.key in self.preset and self.preset[question.key] is not None:
+                self.query_one(f"#{_id(question)}", Input).value = str(self.preset[question.key])
+        self.refresh_form()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.refresh_form()
+
+    def refresh_form(self) -> bool:
+        """Validate every visible answer in order; show or hide dependent questions. True when all valid."""
+        answers: dict[str, Any] = {}
+        ok = True
+        for question in QUESTIONS:
+            box = self.query_one(f"#{_id(question)}-box")
+            error = self.query_one(f"#{_id(question)}-error", Static)
+            applies = question.applies(answers)
+            box.display = applies
+            if not applies:
+                continue
+            field = self.query_one(f"#{_id(question)}", Input)
+            default = question.default_for(answers)
+            field.placeholder = "" if default is None else f"{default} (default)"
+            # An empty field means the default, as in the line front end; defaults follow the
+            # answers they derive from (the health URL follows the FQDN).
+            text = field.value if field.value.strip() or default is None else default
+            try:
+                answers[question.key] = validate(question, text, answers)
+                error.update("")
+            except ValueError as e:
+                error.update(str(e))
+                ok = False
+        self.values = answers
+        return ok
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.exit(None)
+            return
+        if self.refresh_form():
+            self.exit(self.values)
+        else:
+            self.query_one("#summary", Static).update("some answers are not valid: see the messages above")
+
+    def action_cancel(self) -> None:
+        self.exit(None)
