@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "--console",
         "--configure-host",
         "--deploy",
+        "--connect-storage",
+        "--disconnect-storage",
     ):
         action.add_argument(flag, action="store_true")
     action.add_argument("--set-shared-config", nargs=2, metavar=("KEY", "VALUE"))
@@ -121,6 +123,13 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.configure_host:
         return _configure_host(args)
+    if args.connect_storage or args.disconnect_storage:
+        print(
+            "The storage domain is a directory: hosted-engine does not mount or unmount it. Mount the NFS or "
+            "GlusterFS export with the system's tools (an /etc/fstab or systemd mount unit) at the path in "
+            "hosted-engine.conf `storage=`; the daemon checks it is reachable."
+        )
+        return 0
     if args.deploy:
         from vdsm_hosted_engine.cli import deploy as deploy_cli
 
