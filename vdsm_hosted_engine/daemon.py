@@ -179,6 +179,9 @@ class Daemon:
     def wake(self) -> None:
         self.env.wake()
 
+    def join_host(self, storage: str, hostname: str) -> int:
+        raise InvalidRequest(f"this host is configured already (host id {self.host_id})")
+
     def vm_config(self) -> VmConfig:
         return self.runtime.vm
 
@@ -247,6 +250,45 @@ class Daemon:
         self.agent.stop()
 
 
+class Unconfigured:
+    """A host with no configuration yet: the daemon serves only `joinHost` (the Engine adds the host
+    remotely); every other verb says the host is not deployed."""
+
+    def __init__(self, conf_dir: str, run_dir: str) -> None:
+        self.conf_dir = conf_dir
+        self.run_dir = run_dir
+        self.host_id = 0
+
+    def __getattr__(self, name: str):
+        def refuse(*args, **kwargs):
+            raise InvalidRequest("this host is not deployed: join it first (HostedEngine.joinHost)")
+
+        return refuse
+
+    def join_host(self, storage: str, hostname: str) -> int:
+        from vdsm_hosted_engine.deploy.join import join
+        from vdsm_hosted_engine.deploy.steps import HostPaths
+
+        paths = HostPaths(conf_dir=self.conf_dir, run_dir=self.run_dir)
+        host_id = join(storage, paths, hostname or os.uname().nodename)
+        logger.info("joined as host id %d; restart vdsm-hosted-engine to run the agent", host_id)
+        return host_id
+
+
+def serve_unconfigured(conf_dir: str, run_dir: str) -> int:
+    os.makedirs(run_dir, exist_ok=True)
+    server = Server(methods(HostedEngine(Unconfigured(conf_dir, run_dir)), Schema.load()))
+    server.listen_unix(os.path.join(run_dir, SOCKET_NAME))
+    server.start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    logger.info("not configured: serving HostedEngine.joinHost only")
+    stop.wait()
+    server.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vdsm-hosted-engine", description="hosted-engine HA daemon")
     parser.add_argument("--config", default=os.environ.get("HOSTED_ENGINE_CONF", config_.HOSTED_ENGINE_CONF))
@@ -254,10 +296,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-file", help="log here instead of stderr (logrotate: copytruncate)")
     parser.add_argument("--validate-config", action="store_true", help="check the configuration and exit")
+    parser.add_argument(
+        "--unconfigured",
+        action="store_true",
+        help="without a configuration, serve only HostedEngine.joinHost (on --run-dir)",
+    )
+    parser.add_argument("--run-dir", default="/run/vdsm-hosted-engine", help="with --unconfigured")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), filename=args.log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.unconfigured and not os.path.exists(args.config):
+        return serve_unconfigured(os.path.dirname(args.config), args.run_dir)
     try:
         conf = config_.load_host_config(args.config)
         score = config_.load_score_config(args.agent_config)

@@ -46,6 +46,7 @@ class Backend(Protocol):
     def shared_config(self) -> SharedConfig: ...
     def local_config(self, key: str, value: str | None = None) -> str: ...
     def reinitialize_lockspace(self) -> None: ...
+    def join_host(self, storage: str, hostname: str) -> int: ...
 
 
 class HostedEngine:
@@ -169,6 +170,9 @@ class HostedEngine:
                 raise InvalidRequest(f"stop the agents on host(s) {', '.join(map(str, busy))} first (or force)")
         self.backend.reinitialize_lockspace()
         return True
+
+    def joinHost(self, storage: str, hostname: str = "") -> dict[str, Any]:
+        return {"hostId": self.backend.join_host(storage, hostname)}
 
     def vmStateChanged(self) -> bool:
         self.backend.wake()

@@ -238,3 +238,51 @@ def test_join_refuses_an_undeployed_domain(tmp_domain, tmp_path):
 
     with pytest.raises(InvalidRequest, match="deploy the first host before joining"):
         join(tmp_domain.path, HostPaths(str(tmp_path / "etc")), "hostX")
+
+
+def test_the_engine_can_join_a_host_remotely_through_the_verb(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    """Given a deployed domain and an unconfigured host whose daemon serves joinHost, when the verb is
+    called, then the host gets an id and its configuration; other verbs say it is not deployed."""
+    import signal
+    import time
+
+    from vdsm_hosted_engine.rpc.client import Client, ClientError
+
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    daemon = SanlockDaemon(str(tmp_path / "sanlock5"), "he-test-join5")
+    process = None
+    try:
+        dep.run()
+        dep.runtime.destroy()
+        daemon.start()
+        etc = tmp_path / "etc5"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vdsm_hosted_engine.daemon",
+                "--unconfigured",
+                "--config",
+                str(etc / "hosted-engine.conf"),
+                "--run-dir",
+                str(tmp_path / "run5"),
+            ],
+            env=daemon.env,
+        )
+        socket_path = tmp_path / "run5" / "hosted-engine.sock"
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            time.sleep(0.1)
+        client = Client.unix(str(socket_path))
+        with pytest.raises(ClientError, match="not deployed"):
+            client.call("HostedEngine.getStatus")
+        result = client.call("HostedEngine.joinHost", {"storage": str(tmp_path / "domain"), "hostname": "host5"})
+        client.close()
+        assert config.load_host_config(str(etc / "hosted-engine.conf")).host_id == result["hostId"] != 1
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(10)
+        daemon.stop(timeout=3)
+        StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
