@@ -136,6 +136,11 @@ class Daemon:
     # -- the verbs' backend --------------------------------------------------------------------
 
     def whiteboard(self) -> Whiteboard:
+        """The agent's view from its last cycle while it is fresh (at most two ticks old): the verbs
+        then cost no storage I/O; otherwise one read of the whole area."""
+        board = self.agent.board
+        if board is not None and self.env.now() - self.agent.board_at <= 2 * self.conf.tick:
+            return board
         return self.whiteboard_file.read()
 
     def liveness(self) -> dict[int, Liveness] | None:

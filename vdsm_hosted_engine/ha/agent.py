@@ -102,6 +102,8 @@ class Agent:
         self._failing: dict[str, str] = {}
         self.joined = False
         self._last_bug = ""
+        self.board: Whiteboard | None = None  # the last whiteboard read, for the verbs
+        self.board_at = 0.0
         self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
         self._seen: dict[int, tuple[int, float]] = {}
 
@@ -123,6 +125,7 @@ class Agent:
         storage_ok = monitors.storage_ok is not False
         try:
             board = env.read_whiteboard()
+            self.board, self.board_at = board, now
             global_maintenance = board.global_maintenance
             liveness = env.liveness() if self.joined else None
             if liveness is not None:

@@ -67,7 +67,7 @@ def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(
             MemoryMonitor(interval=0.5),
             CpuLoadMonitor(runtime.cpu_seconds, interval=0.5),
             EngineHealthMonitor(runtime.status, url, interval=0.5, timeout=2),
-            StorageMonitor(board.read_bytes, lambda: lockspace.holds(1), interval=0.5),
+            StorageMonitor(board.read_global, lambda: lockspace.holds(1), interval=0.5),
         ]
     )
     env = RealEnv(1, tmp_domain, runtime, broker, state_dir=str(tmp_path), shutdown_grace=5)

@@ -1,4 +1,5 @@
-"""`storage`: the domain answers (whiteboard read latency) and sanlock still holds our host id."""
+"""`storage`: the domain answers (latency of one O_DIRECT block read) and sanlock still holds our
+host id. The probe reads one 4 KiB block, not the whole whiteboard: the agent reads that each tick."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ MAX_READ_DELAY = 10.0
 class StorageMonitor(Monitor):
     name = "storage"
 
-    def __init__(self, read: Callable[[], bytes], holds_host_id: Callable[[], bool | None], **kw) -> None:
+    def __init__(self, read: Callable[[], object], holds_host_id: Callable[[], bool | None], **kw) -> None:
         super().__init__(**kw)
         self.read = read
         self.holds_host_id = holds_host_id
