@@ -136,6 +136,7 @@ class Timeouts:
     health_alert_window: float = 3600.0  # unhealthy again within this after a health restart -> alert
     dead_poll: float = 1.0  # poll interval while waiting for sanlock to call the Engine's host dead
     handover_hold: float = 20.0  # a better host must stay better this long before the Engine moves
+    start: float = 300.0  # a VM start still unfinished this long is given up (counted as a failure)
 
 
 @dataclass(frozen=True)
@@ -385,6 +386,15 @@ def _engine_start(s: _Step) -> str:
     result = snap.action_result
     if result is None or result.kind is not ActionKind.START_VM:
         if snap.action_running is ActionKind.START_VM or ActionKind.START_VM in s.memory.sent_actions:
+            if s.elapsed() >= s.t.start:
+                # A start that never returns (libvirt hung) must not hold the cluster: peers defer to
+                # this host while it says EngineStart. Counted as a failure, its score decays.
+                failures = (*_within(s.memory.start_failures, s.now, s.t.restart_window), s.now)
+                s.go(State.ENGINE_DOWN, start_failures=failures)
+                return (
+                    f"no action: gave up on an Engine VM start unfinished after {s.t.start:.0f} s "
+                    "(counted as a failure)"
+                )
             return f"no action: Engine VM start in progress ({s.elapsed():.0f} s)"
         s.go(State.ENGINE_DOWN)
         return "no action: Engine VM start was not running; back to EngineDown"

@@ -262,9 +262,14 @@ class World:
         host.down_reason = ""
         self.log(host, "vm", "Engine VM starting (lease acquired)")
 
+        vm = host.vm
+
         def booted() -> None:
-            if host.vm is not None and host.vm.generation == generation and host.vm.status is VmStatus.POWERING_UP:
-                host.vm.status = VmStatus.UP
+            if host.vm is vm and vm.status is VmStatus.POWERING_UP:
+                vm.status = VmStatus.UP
+                self.finish(host, ActionResult(ActionKind.START_VM, True), generation)
+            elif host.action is ActionKind.START_VM:
+                # qemu died while starting: libvirt's start still returns (the VM is just gone).
                 self.finish(host, ActionResult(ActionKind.START_VM, True), generation)
 
         self.at(self.now + START_SECONDS, booted)

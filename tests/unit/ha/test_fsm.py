@@ -382,3 +382,12 @@ def test_timers_fire_despite_float_residue():
     d1 = decide(mem(State.ENGINE_UP), engine_up_here(now=117.7, **lost))
     d2 = decide(d1.memory, engine_up_here(now=137.7, **lost))
     assert d2.state is State.ENGINE_STOP
+
+
+def test_a_start_that_never_finishes_is_given_up_and_counted():
+    memory = started(now=100.0)
+    d = decide(memory, snap(now=100 + T.start - 1, action_running=ActionKind.START_VM))
+    assert d.state is State.ENGINE_START
+    d = decide(memory, snap(now=100 + T.start, action_running=ActionKind.START_VM))
+    assert (d.state, d.memory.start_failures) == (State.ENGINE_DOWN, (100 + T.start,))
+    assert "gave up on an Engine VM start unfinished after 300 s" in d.sentence
