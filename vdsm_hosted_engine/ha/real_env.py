@@ -2,9 +2,9 @@
 
 Slow actions (VM start, shutdown, destroy) run one at a time on a worker thread; the loop keeps
 ticking meanwhile and sees the result on a later tick. Joining the lockspace (~3 x io_timeout) also
-runs off the loop. Alerts are logged at ERROR and passed to the `hosted_engine_alert` hook point
-(scripts in `<hooks_dir>/hosted_engine_alert/`, the message in env `HE_ALERT`) so an admin can wire
-mail or monitoring to them.
+runs off the loop. Alerts are logged at ERROR, e-mailed when deploy configured SMTP (ha/mail.py, off
+the loop), and passed to the `hosted_engine_alert` hook point (scripts in
+`<hooks_dir>/hosted_engine_alert/`, the message in env `HE_ALERT`) for any other monitoring.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from collections.abc import Iterator
 
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.errors import HostedEngineError, SanlockError
+from vdsm_hosted_engine.ha import mail
 from vdsm_hosted_engine.ha.env import MonitorValues
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
 from vdsm_hosted_engine.virt import hooks
 from vdsm_hosted_engine.virt.runtime import VmError, VmRuntime
@@ -184,10 +186,21 @@ class RealEnv:
             result, self._result = self._result, None
             return self._running, result
 
-    def _alert(self, message: str) -> None:
+    def _alert(self, message: str) -> threading.Thread | None:
+        """Log, e-mail (when deploy configured SMTP) and run the alert hook point."""
         logger.error("ALERT: %s", message)
+        sending = None
+        try:
+            values, _version = SharedConfig(self.domain.shared_conf_path).read()
+            settings = mail.MailSettings.from_shared(values)
+        except HostedEngineError as e:
+            logger.warning("cannot read the alert settings: %s", e)
+            settings = None
+        if settings is not None:
+            hostname = os.uname().nodename
+            sending = mail.send_in_background(settings, mail.message(settings, self.host_id, hostname, message))
         if not self.hooks_dir:
-            return
+            return sending
         for script in hooks.scripts(self.hooks_dir, ALERT_HOOK_POINT):
             try:
                 subprocess.run(
@@ -199,6 +212,7 @@ class RealEnv:
                 )
             except (OSError, subprocess.TimeoutExpired) as e:
                 logger.warning("alert hook %s failed: %s", script, e)
+        return sending
 
     # -- monitors and flags ----------------------------------------------------------------------
 
