@@ -15,8 +15,8 @@ import ipaddress
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from vdsm_hosted_engine import constants
@@ -364,7 +364,3 @@ def render_host_config(config: HostConfig) -> str:
             continue
         lines.append(f"{key.name}={value}")
     return "\n".join(lines) + "\n"
-
-
-def as_dict(config: HostConfig | ScoreConfig) -> Mapping[str, Any]:
-    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "source"}

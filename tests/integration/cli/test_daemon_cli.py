@@ -6,13 +6,14 @@ the Engine up on host 1; maintenance modes, liveliness and the generic `call` wo
 codes; and SIGTERM publishes `stopped` and ends the daemon cleanly."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import install_hooks, wait_for
 from tests.integration.ha.test_agent_real import HealthPage
 from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
 from vdsm_hosted_engine.rpc.client import Client
@@ -69,7 +70,7 @@ def status(conf):
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 
-def test_daemon_and_cli(tmp_daemon, tmp_domain):
+def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
     process, conf, tmp_path = tmp_daemon
 
     def engine_up():
@@ -122,6 +123,18 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain):
     assert "setMaintenance mode=MaintenanceMode" in cli(conf, "call", "--help").stdout
     usage = json.loads(cli(conf, "call", "getResourceUsage").stdout)
     assert usage["engine"]["hostId"] == 1 and usage["engine"]["memoryMiB"] == 128
+
+    # vdsmd's after_vm_destroy hook, run as a process against this daemon: the real verb answers
+    # (the hook exits 1 with a message when it cannot reach the daemon).
+    hooks_dir = install_hooks(tmp_path, monkeypatch, ["after_vm_destroy"], conf.read_text())
+    hook = subprocess.run(
+        [str(hooks_dir / "after_vm_destroy" / "50_hosted_engine")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "vmId": VM_ID},
+        timeout=30,
+    )
+    assert (hook.returncode, hook.stderr) == (0, "")
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0

@@ -52,7 +52,9 @@ def test_migration_destination_hook_names_the_same_lease(tmp_hooks):
     assert 'path="/srv/he/ha_agent/hosted-engine.leases" offset="0"' in edited
 
 
-def test_after_vm_destroy_wakes_the_local_daemon(tmp_path, monkeypatch):
+def test_after_vm_destroy_calls_the_daemon_only_for_the_engine_vm(tmp_path, monkeypatch):
+    """The hook's side of the contract, against a recording server; the real daemon's answer is
+    exercised in tests/integration/cli/test_daemon_cli.py."""
     from vdsm_hosted_engine.rpc.server import Server
 
     woken = []
