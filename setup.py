@@ -20,7 +20,7 @@ setup(
     license="GPL-2.0-or-later",
     python_requires=">=3.11",
     packages=find_packages(include=["vdsm_hosted_engine", "vdsm_hosted_engine.*"]),
-    package_data={"vdsm_hosted_engine": ["lab/*.c", "verbs/*.yml"]},
+    package_data={"vdsm_hosted_engine": ["lab/*.c", "lab/*.sh", "verbs/*.yml"]},
     # sanlock, libvirt and lxml come from the distribution (python3-sanlock has no
     # PyPI release); the venv is made with --system-site-packages to see them.
     install_requires=["PyYAML>=6"],
@@ -29,6 +29,7 @@ setup(
         "console_scripts": [
             "vdsm-hosted-engine = vdsm_hosted_engine.daemon:main",
             "hosted-engine = vdsm_hosted_engine.cli.hosted_engine:main",
+            "hosted-engine-lab = vdsm_hosted_engine.cli.lab:main",
         ],
     },
 )

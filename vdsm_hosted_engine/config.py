@@ -241,6 +241,28 @@ class ScoreConfig:
     cpu_load_max: float = 0.9
 
 
+# `agent.conf [timeouts]`: names of ha.fsm.Timeouts fields (defaults live there); the lab shortens them.
+TIMEOUT_KEYS: tuple[Key, ...] = (
+    _key("engine-bad-health-timeout", parse_float(1.0, 86400.0), None, attr="health"),
+    _key("engine-stop-timeout", parse_float(1.0, 86400.0), None, attr="stop"),
+    _key("engine-starting-timeout", parse_float(1.0, 86400.0), None, attr="starting"),
+    _key("restart-window", parse_float(1.0, 86400.0), None, attr="restart_window"),
+    _key("local-restarts", parse_int(0, 100), None, attr="local_restarts"),
+    _key("backoff", parse_float(0.0, 86400.0), None, attr="backoff"),
+    _key("health-alert-window", parse_float(1.0, 86400.0), None, attr="health_alert_window"),
+    _key("handover-hold", parse_float(0.0, 3600.0), None, attr="handover_hold"),
+    _key("vm-start-timeout", parse_float(1.0, 86400.0), None, attr="start"),
+)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """`agent.conf`: the score weights, and the state machine timeouts that were overridden."""
+
+    score: ScoreConfig
+    timeouts: dict[str, float]
+
+
 # -- reading -----------------------------------------------------------------------------------------
 
 
@@ -327,32 +349,34 @@ def load_host_config(path: str = HOSTED_ENGINE_CONF) -> HostConfig:
     return parse_host_config(_read(path), path)
 
 
-def parse_score_config(text: str, path: str = "<string>") -> ScoreConfig:
+def parse_agent_config(text: str, path: str = "<string>") -> AgentSettings:
+    """`agent.conf`: `[score]` weights and `[timeouts]` overrides; every problem reported at once."""
     problems: list[ConfigProblem] = []
-    score_entries: list[_Entry] = []
+    sections: dict[str, list[_Entry]] = {"score": [], "timeouts": []}
     for entry in _entries(path, text, problems, sections=True):
-        if entry.section == "score":
-            score_entries.append(entry)
+        if entry.section in sections:
+            sections[entry.section].append(entry)
         else:
             where = f"[{entry.section}]" if entry.section else "outside any section"
             problems.append(ConfigProblem(path, entry.line, entry.key, f"unknown key {where}"))
-    values = _fill(path, iter(score_entries), SCORE_KEYS, problems)
+    values = _fill(path, iter(sections["score"]), SCORE_KEYS, problems)
     low = values.get("cpu_load_min", ScoreConfig.cpu_load_min)
     high = values.get("cpu_load_max", ScoreConfig.cpu_load_max)
     if low >= high:
         problems.append(
             ConfigProblem(path, 0, "cpu-load-penalty-min", f"must be below cpu-load-penalty-max ({high})", str(low))
         )
+    timeouts = _fill(path, iter(sections["timeouts"]), TIMEOUT_KEYS, problems)
     if problems:
         raise ConfigError(problems)
-    return ScoreConfig(**values)
+    return AgentSettings(ScoreConfig(**values), timeouts)
 
 
-def load_score_config(path: str = AGENT_CONF) -> ScoreConfig:
+def load_agent_config(path: str = AGENT_CONF) -> AgentSettings:
     """Read `agent.conf`; a missing file means oVirt's defaults."""
     if not os.path.exists(path):
-        return ScoreConfig()
-    return parse_score_config(_read(path), path)
+        return AgentSettings(ScoreConfig(), {})
+    return parse_agent_config(_read(path), path)
 
 
 def render_host_config(config: HostConfig) -> str:

@@ -24,7 +24,7 @@ from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
-from vdsm_hosted_engine.ha.fsm import Decision
+from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, VmStatus
 from vdsm_hosted_engine.rpc.server import Server, tls_context
@@ -62,7 +62,7 @@ def read_vm_conf(path: str) -> VmConfig:
 class Daemon:
     """Everything of one host, built from its configuration; `backend` for the verbs."""
 
-    def __init__(self, conf: config_.HostConfig, score: config_.ScoreConfig) -> None:
+    def __init__(self, conf: config_.HostConfig, settings: config_.AgentSettings) -> None:
         self.conf = conf
         self.host_id = conf.host_id
         self.domain = StorageDomain.open(conf.storage)
@@ -110,7 +110,8 @@ class Daemon:
                 vm_mem_mib=vm.memory_mib,
                 priority=conf.priority,
                 tick=conf.tick,
-                score=score,
+                score=settings.score,
+                timeouts=Timeouts(**settings.timeouts),
             ),
         )
         self.agent.listener = self._decided
@@ -315,11 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         return serve_unconfigured(os.path.dirname(args.config), args.run_dir)
     try:
         conf = config_.load_host_config(args.config)
-        score = config_.load_score_config(args.agent_config)
+        settings = config_.load_agent_config(args.agent_config)
         if args.validate_config:
             print(f"{args.config}: ok")
             return 0
-        daemon = Daemon(conf, score)
+        daemon = Daemon(conf, settings)
     except HostedEngineError as e:
         print(f"vdsm-hosted-engine: cannot start: {e}", file=sys.stderr)
         return 1

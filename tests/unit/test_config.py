@@ -84,15 +84,15 @@ def test_missing_and_unreadable_files(tmp_path):
 
 
 def test_score_defaults_are_ovirts(tmp_path):
-    assert config.load_score_config(str(tmp_path / "absent.conf")) == ScoreConfig()
+    assert config.load_agent_config(str(tmp_path / "absent.conf")) == config.AgentSettings(ScoreConfig(), {})
     assert ScoreConfig() == ScoreConfig(3400, 1600, 1000, 600, 400, 1000, 50, 0.4, 0.9)
 
 
 def test_score_section_overrides_and_errors():
-    s = config.parse_score_config("[score]\nbase-score=2000\ncpu-load-penalty-min=0.5\n")
+    s = config.parse_agent_config("[score]\nbase-score=2000\ncpu-load-penalty-min=0.5\n").score
     assert (s.base, s.cpu_load_min, s.gateway_penalty) == (2000, 0.5, 1600)
     with pytest.raises(ConfigError) as e:
-        config.parse_score_config(
+        config.parse_agent_config(
             "base-score=1\n[score]\nbase-score=abc\ncpu-load-penalty-max=0.3\nwhat=1\n[other]\nx=1\n", "a.conf"
         )
     assert [str(p) for p in e.value.problems] == [
@@ -102,6 +102,17 @@ def test_score_section_overrides_and_errors():
         "a.conf:5: what: unknown key",
         "a.conf: cpu-load-penalty-min: '0.4': must be below cpu-load-penalty-max (0.3)",
     ]
+
+
+def test_timeouts_section_overrides_only_what_it_names():
+    from vdsm_hosted_engine.ha.fsm import Timeouts
+
+    settings = config.parse_agent_config("[timeouts]\nengine-bad-health-timeout=30\nlocal-restarts=1\n")
+    assert settings.timeouts == {"health": 30.0, "local_restarts": 1}
+    timeouts = Timeouts(**settings.timeouts)
+    assert (timeouts.health, timeouts.local_restarts, timeouts.stop) == (30.0, 1, Timeouts().stop)
+    with pytest.raises(ConfigError, match="engine-stop-timeout.*between|engine-stop-timeout"):
+        config.parse_agent_config("[timeouts]\nengine-stop-timeout=0\n")
 
 
 @pytest.mark.parametrize(

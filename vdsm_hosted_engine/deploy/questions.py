@@ -42,6 +42,11 @@ class Question:
         return self.when is None or self.when(answers)
 
 
+def _given(key: str) -> Callable[[Answers], bool]:
+    """Asked never: applies only when an answer file already gave it."""
+    return lambda answers: f"OVEHOSTED_{key}" in answers
+
+
 # -- validators ------------------------------------------------------------------------------------
 
 
@@ -229,6 +234,10 @@ QUESTIONS: tuple[Question, ...] = (
         _url,
         lambda a: f"http://{a.get('OVEHOSTED_VM/fqdn')}/ovirt-engine/services/health",
     ),
+    # Direct kernel boot of an appliance without a boot loader (the lab's): answer file only, never asked.
+    Question("OVEHOSTED_VM/kernel", "vm", "Appliance kernel (direct boot)", "str", _file, when=_given("VM/kernel")),
+    Question("OVEHOSTED_VM/initrd", "vm", "Appliance initrd (direct boot)", "str", _file, when=_given("VM/initrd")),
+    Question("OVEHOSTED_VM/cmdline", "vm", "Appliance kernel command line", "str", _text, when=_given("VM/cmdline")),
     Question(
         "OVEHOSTED_HA/priority",
         "ha",

@@ -93,7 +93,6 @@ class Deployment:
     vm_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     image_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     volume_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
-    appliance_boot: dict[str, str] = field(default_factory=dict)  # kernel/initrd/cmdline for a test appliance
     runtime: VmRuntime | None = None
     domain: StorageDomain | None = None
 
@@ -266,9 +265,9 @@ class Deployment:
             disk_path=self.disk_path,
             bridge=self.a("NETWORK/bridgeName"),
             mac=self.a("VM/mac"),
-            kernel=self.appliance_boot.get("kernel"),
-            initrd=self.appliance_boot.get("initrd"),
-            cmdline=self.appliance_boot.get("cmdline"),
+            kernel=self.answers.get("OVEHOSTED_VM/kernel"),
+            initrd=self.answers.get("OVEHOSTED_VM/initrd"),
+            cmdline=self.answers.get("OVEHOSTED_VM/cmdline"),
         )
 
     def vm_conf_text(self) -> str:
@@ -385,7 +384,7 @@ class Deployment:
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     if HEALTHY_MARKER in response.read(65536).decode("utf-8", "replace"):
-                        self.reporter.info(f"the Engine is healthy after {elapsed:.0f} s")
+                        self.reporter.info(f"the Engine is healthy after {time.monotonic() - started:.1f} s")
                         return
             except (OSError, ValueError):
                 pass

@@ -1,0 +1,112 @@
+"""`hosted-engine-lab`: try the product on one machine, with several simulated hypervisor hosts.
+
+    hosted-engine-lab up [--hosts N] [--bare]    boot N hosts; deploy on host1, join the others, start agents
+    hosted-engine-lab down [--purge]            stop everything the lab started (--purge: delete its folder)
+    hosted-engine-lab status                    hosts, where the Engine runs, the audit
+    hosted-engine-lab exec HOST CMD...          run a command inside a host (e.g. hosted-engine --vm-status)
+    hosted-engine-lab crash-host HOST | restart-host HOST
+    hosted-engine-lab cut-network HOST|all | restore-network HOST|all
+    hosted-engine-lab kill-vm | engine-unhealthy | engine-healthy
+
+Every command takes --dir (default /var/tmp/hosted-engine-lab). Needs root (namespaces, bridges).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.lab import audit
+from vdsm_hosted_engine.lab.lab import DEFAULT_DIR, Lab
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hosted-engine-lab", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", default=os.environ.get("HOSTED_ENGINE_LAB", DEFAULT_DIR))
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="boot the hosts and deploy the Engine")
+    up.add_argument("--hosts", type=int, default=3)
+    up.add_argument("--bare", action="store_true", help="hosts only: no deploy, no agents")
+    down = sub.add_parser("down", help="stop everything the lab started")
+    down.add_argument("--purge", action="store_true", help="also delete the lab folder")
+    sub.add_parser("status", help="hosts, the Engine's place, the audit")
+    run = sub.add_parser("exec", help="run a command inside a host")
+    run.add_argument("host")
+    run.add_argument("argv", nargs=argparse.REMAINDER)
+    for name in ("crash-host", "restart-host"):
+        sub.add_parser(name).add_argument("host")
+    for name in ("cut-network", "restore-network"):
+        sub.add_parser(name).add_argument("host", help="a host name, or all")
+    for name in ("kill-vm", "engine-unhealthy", "engine-healthy"):
+        sub.add_parser(name)
+    return parser
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def up(lab: Lab, hosts: int, bare: bool) -> None:
+    started = time.monotonic()
+    timelines = lab.up(hosts)
+    for name, timeline in sorted(timelines.items()):
+        _say(f"{name}: up ({lab.host(name).address}); libvirtd answering after {timeline['libvirtd']:.1f} s")
+    if bare:
+        return
+    _say("host1: hosted-engine --deploy (answer file: the lab appliance) ...")
+    lab.deploy("host1")
+    lab.start_agent("host1")
+    for name in sorted(lab.hosts)[1:]:
+        _say(f"{name}: joined as host id {lab.join(name)}")
+        lab.start_agent(name)
+    finding = audit.audit(lab, settle=60)
+    _say(f"the Engine VM runs on {finding.engine_host}; lab ready in {time.monotonic() - started:.0f} s")
+
+
+def status(lab: Lab) -> None:
+    for name, host in sorted(lab.hosts.items()):
+        _say(f"{name}: {'up' if host.alive() else 'down'} {host.address} (host id {lab.host_ids.get(name, '-')})")
+    finding = audit.look(lab)
+    _say(f"Engine VM qemu: {finding.qemu or 'none'}; lease held on: {finding.lease_holders or 'none'}")
+    _say(f"agents: {json.dumps(finding.states)}")
+    for problem in finding.safety + finding.agreement:
+        _say(f"AUDIT: {problem}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    lab = Lab(args.dir)
+    try:
+        if args.command == "up":
+            up(lab, args.hosts, args.bare)
+        elif args.command == "down":
+            for line in lab.down(purge=args.purge) or ["nothing to stop"]:
+                _say(line)
+        elif args.command == "status":
+            status(lab)
+        elif args.command == "exec":
+            host = lab.host(args.host)
+            return subprocess.run(host.nsenter(args.argv or ["sh"]), env=host.env(), check=False).returncode
+        elif args.command == "crash-host":
+            lab.crash_host(args.host)
+        elif args.command == "restart-host":
+            lab.restart_host(args.host)
+        elif args.command in ("cut-network", "restore-network"):
+            lab.set_network(args.host, args.command == "restore-network")
+        elif args.command == "kill-vm":
+            _say(f"killed the Engine VM's qemu on {lab.kill_vm()}")
+        else:
+            _say(lab.set_engine_health(args.command == "engine-healthy"))
+    except HostedEngineError as e:
+        print(f"hosted-engine-lab: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""The lab: several hypervisor hosts on one machine, with real sanlock, libvirtd + qemu and our daemon.
+
+Layout of the lab folder (default /var/tmp/hosted-engine-lab; O_DIRECT needs a real filesystem):
+
+    lab.json          what the lab created: switch, hosts (init pid + start time), engine address
+    shared/           the storage domain every host sees (the NFS export of a real setup)
+    etc/              the lab's /etc/hosts and an empty resolv.conf (bind-mounted into every host)
+    hooks/            our VDSM hooks, run by each host's daemon around the Engine VM
+    agent.conf        the agents' settings: oVirt's score, timeouts shortened for the lab
+    answers.conf      the deploy answer file (appliance, addresses)
+    hosts/<name>/     one host: run/, log/, lib/, etc/libvirt/, conf/ (its hosted-engine.conf)
+
+Everything the lab creates is recorded in lab.json before it is created, and `down` removes exactly
+that: it SIGKILLs each host's namespace init (verified by pid and start time) and deletes the switch
+bridge it made. Faults act on one named host or on the lab switch port of that host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vdsm_hosted_engine.lab import appliance as appliance_
+from vdsm_hosted_engine.lab.host import LabError, LabHost, _ip
+from vdsm_hosted_engine.lab.sanlock_daemon import default_cache_dir
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DIR = "/var/tmp/hosted-engine-lab"
+DEFAULT_SWITCH = "helabsw"
+DEFAULT_NETWORK = "192.168.222.0/24"
+ENGINE_VM_NAME = "HostedEngine"
+ENGINE_MAC = "00:16:3e:6c:61:62"
+IO_TIMEOUT = 1
+# The agents' timeouts in the lab: short enough for tests, same logic as production.
+AGENT_CONF = """\
+# hosted-engine lab: oVirt's score; state machine timeouts shortened so faults resolve in seconds.
+[score]
+[timeouts]
+engine-bad-health-timeout=20
+engine-stop-timeout=30
+engine-starting-timeout=60
+restart-window=120
+handover-hold=5
+vm-start-timeout=120
+backoff=60
+"""
+HOOKS = {
+    "before_vm_start": "from vdsm_hosted_engine.hooks import lease_hook\n"
+    'raise SystemExit(lease_hook.main("before_vm_start"))\n',
+    "before_vm_migrate_destination": "from vdsm_hosted_engine.hooks import lease_hook\n"
+    'raise SystemExit(lease_hook.main("before_vm_migrate_destination"))\n',
+    "after_vm_destroy": "from vdsm_hosted_engine.hooks import after_vm_destroy\n"
+    "raise SystemExit(after_vm_destroy.main())\n",
+}
+
+
+class Lab:
+    def __init__(
+        self,
+        lab_dir: str = DEFAULT_DIR,
+        switch: str = DEFAULT_SWITCH,
+        network: str = DEFAULT_NETWORK,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.dir = os.path.abspath(lab_dir)
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.switch = switch
+        self.network = ipaddress.ip_network(network)
+        addresses = list(self.network.hosts())
+        self.gateway = str(addresses[0])
+        self.engine_address = str(addresses[99])
+        self._addresses = addresses
+        self.hosts: dict[str, LabHost] = {}
+        self.switch_created = False
+        self.host_ids: dict[str, int] = {}
+        self._load()
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> str:
+        return os.path.join(self.dir, "lab.json")
+
+    @property
+    def storage(self) -> str:
+        return os.path.join(self.dir, "shared")
+
+    def _host(self, name: str, address: str) -> LabHost:
+        return LabHost(
+            name, address, self.network.prefixlen, self.gateway, self.dir, self.switch, f"he-{name}", self.cache_dir
+        )
+
+    def _load(self) -> None:
+        if not os.path.exists(self.state_path):
+            return
+        with open(self.state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        self.switch = state["switch"]
+        self.network = ipaddress.ip_network(state["network"])
+        self.switch_created = state["switch_created"]
+        self.host_ids = state.get("host_ids", {})
+        for name, host_state in state["hosts"].items():
+            host = self._host(name, host_state["address"])
+            host.init_pid, host.init_started = host_state["init_pid"], host_state["init_started"]
+            self.hosts[name] = host
+
+    def save(self) -> None:
+        os.makedirs(self.dir, exist_ok=True)
+        state = {
+            "switch": self.switch,
+            "network": str(self.network),
+            "switch_created": self.switch_created,
+            "engine_address": self.engine_address,
+            "host_ids": self.host_ids,
+            "hosts": {name: host.state() for name, host in self.hosts.items()},
+        }
+        tmp = f"{self.state_path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1)
+        os.replace(tmp, self.state_path)
+
+    def host(self, name: str) -> LabHost:
+        if name not in self.hosts:
+            raise LabError(f"no lab host {name!r} (hosts: {', '.join(self.hosts) or 'none'})")
+        return self.hosts[name]
+
+    def alive(self) -> list[LabHost]:
+        return [h for h in self.hosts.values() if h.alive()]
+
+    # -- up / down ------------------------------------------------------------------------------
+
+    def _files(self) -> None:
+        for sub in ("shared", "etc", "hosts"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        names = "".join(f"{h.address} {h.name}\n" for h in self.hosts.values())
+        with open(os.path.join(self.dir, "etc", "hosts"), "w", encoding="utf-8") as f:
+            f.write(f"127.0.0.1 localhost\n{self.gateway} labgw\n{names}{self.engine_address} engine\n")
+        with open(os.path.join(self.dir, "etc", "resolv.conf"), "w", encoding="utf-8") as f:
+            f.write("# lab hosts have no DNS: an empty resolver fails at once instead of waiting\n")
+        with open(os.path.join(self.dir, "agent.conf"), "w", encoding="utf-8") as f:
+            f.write(AGENT_CONF)
+        for point, body in HOOKS.items():
+            folder = os.path.join(self.dir, "hooks", point)
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, "50_hosted_engine")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"#!{sys.executable}\n{body}")
+            os.chmod(path, 0o755)
+
+    def up(self, count: int) -> dict[str, dict]:
+        """Create the switch and boot `count` hosts (in parallel); returns each host's timeline."""
+        if self.alive():
+            raise LabError(f"a lab is running in {self.dir}: hosted-engine-lab down first")
+        if not 1 <= count <= 9:
+            raise LabError("a lab has 1 to 9 hosts")
+        if os.path.exists(os.path.join(self.storage, "ha_agent")):
+            raise LabError(f"{self.dir} holds an earlier lab's storage: hosted-engine-lab down --purge first")
+        self.hosts = {f"host{n}": self._host(f"host{n}", str(self._addresses[9 + n])) for n in range(1, count + 1)}
+        self._files()
+        if _ip("link", "show", self.switch, check=False).returncode == 0:
+            raise LabError(f"a link named {self.switch} exists and is not this lab's: choose another --switch")
+        self.switch_created = True
+        self.save()
+        _ip("link", "add", self.switch, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        _ip("addr", "add", f"{self.gateway}/{self.network.prefixlen}", "dev", self.switch)
+        _ip("link", "set", self.switch, "up")
+        try:
+            return self._parallel(list(self.hosts.values()), self._start_host)
+        except BaseException:
+            for host in self.hosts.values():
+                host.crash()
+            self.save()
+            raise
+
+    def _start_host(self, host: LabHost) -> dict:
+        timeline = host.start()
+        self.save()
+        return timeline
+
+    def _parallel(self, hosts: list[LabHost], work: Callable[[LabHost], Any]) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        errors: list[str] = []
+
+        def one(host: LabHost) -> None:
+            try:
+                results[host.name] = work(host)
+            except Exception as e:
+                errors.append(f"{host.name}: {e}")
+
+        threads = [threading.Thread(target=one, args=(h,)) for h in hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.save()
+        if errors:
+            raise LabError("; ".join(errors))
+        return results
+
+    def down(self, purge: bool = False) -> list[str]:
+        """Kill every host the lab started and delete the switch it created; `purge` also removes
+        the lab folder (storage, logs). Returns what was done."""
+        done = []
+        for host in self.hosts.values():
+            if host.alive():
+                host.crash()
+                done.append(f"stopped {host.name}")
+        if self.switch_created and _ip("link", "show", self.switch, check=False).returncode == 0:
+            _ip("link", "del", self.switch)
+            done.append(f"deleted bridge {self.switch}")
+        self.switch_created = False
+        if purge:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            done.append(f"removed {self.dir}")
+        elif os.path.isdir(self.dir):
+            self.save()
+        return done
+
+    # -- deploy, join, agents -------------------------------------------------------------------
+
+    def answers(self, image: appliance_.Appliance) -> str:
+        values = {
+            "STORAGE/path": ("str", self.storage),
+            "STORAGE/ioTimeout": ("int", IO_TIMEOUT),
+            "NETWORK/gateway": ("str", self.gateway),
+            "NETWORK/networkTest": ("str", "ping"),
+            "NETWORK/bridgeName": ("str", "ovirtmgmt"),
+            "VM/applianceImage": ("str", image.disk),
+            "VM/vcpus": ("int", 1),
+            "VM/memMiB": ("int", 128),
+            "VM/diskSizeGiB": ("int", 1),
+            "VM/mac": ("str", ENGINE_MAC),
+            "VM/fqdn": ("str", self.engine_address),
+            "VM/healthUrl": ("str", self.health_url),
+            "VM/kernel": ("str", image.kernel),
+            "VM/initrd": ("str", image.initrd),
+            "VM/cmdline": ("str", image.cmdline(self.engine_address, self.network.prefixlen, self.gateway)),
+            "HA/priority": ("int", 0),
+            "HA/spareHosts": ("int", 1),
+            "NOTIF/smtpServer": ("none", "None"),
+        }
+        lines = ["[environment:default]"] + [f"OVEHOSTED_{k}={t}:{v}" for k, (t, v) in values.items()]
+        path = os.path.join(self.dir, "answers.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.engine_address}/ovirt-engine/services/health"
+
+    def _paths(self, host: LabHost) -> list[str]:
+        return [
+            f"--conf-dir={host.conf_dir}",
+            "--run-dir=/run/vdsm-hosted-engine",
+            f"--hooks-dir={os.path.join(self.dir, 'hooks')}",
+            "--libvirt-uri=qemu:///system",
+            "--domain-type=qemu",
+        ]
+
+    def deploy(self, name: str = "host1") -> str:
+        """`hosted-engine --deploy` on `name` with the lab's answer file; returns its output."""
+        host = self.host(name)
+        image = appliance_.build(self.cache_dir)
+        answers = self.answers(image)
+        result = host.run(
+            host.python("vdsm_hosted_engine.cli.hosted_engine", "--deploy", f"--config-append={answers}",
+                        "--health-timeout=120", *self._paths(host)),
+            input="yes\n",
+        )  # fmt: skip
+        self.host_ids[name] = 1
+        self.save()
+        return result.stdout
+
+    def join(self, name: str) -> int:
+        """`hosted-engine --deploy --join` on `name`; returns the host id it got."""
+        host = self.host(name)
+        result = host.run(
+            host.python("vdsm_hosted_engine.cli.hosted_engine", "--deploy", "--join", f"--storage={self.storage}",
+                        f"--hostname={name}", *self._paths(host))
+        )  # fmt: skip
+        words = result.stdout.split("host id ", 1)
+        self.host_ids[name] = int(words[1].split(".")[0]) if len(words) == 2 else 0
+        self.save()
+        return self.host_ids[name]
+
+    def start_agent(self, name: str) -> None:
+        host = self.host(name)
+        host.spawn(
+            host.python("vdsm_hosted_engine.daemon", f"--config={host.host_conf}",
+                        f"--agent-config={os.path.join(self.dir, 'agent.conf')}"),
+            "/var/log/vdsm-hosted-engine.log",
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not os.path.exists(host.socket):
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"{name}: the daemon did not open its socket (see {host.dir}/log/vdsm-hosted-engine.log)"
+                )
+            time.sleep(0.1)
+
+    def restart_host(self, name: str) -> dict:
+        """Boot a crashed host again with its configuration, and start its agent."""
+        host = self.host(name)
+        timeline = host.start()
+        self.save()
+        if os.path.exists(host.host_conf):
+            self.start_agent(name)
+        return timeline
+
+    # -- looking -------------------------------------------------------------------------------
+
+    def call(self, name: str, verb: str, params: dict | None = None, timeout: float = 10.0) -> Any:
+        """A HostedEngine verb on `name`'s daemon, over its Unix socket (from the root namespace)."""
+        from vdsm_hosted_engine.rpc.client import Client
+
+        client = Client.unix(self.host(name).socket, window=timeout)
+        try:
+            return client.call(f"HostedEngine.{verb}", params or {})
+        finally:
+            client.close()
+
+    def cli(self, name: str, *args: str) -> str:
+        """`hosted-engine ARGS` inside host `name`; its stdout."""
+        host = self.host(name)
+        return host.run(host.python("vdsm_hosted_engine.cli.hosted_engine", *args), timeout=60).stdout
+
+    def engine_host(self) -> str | None:
+        """The host whose qemu runs the Engine VM (see audit.qemu_processes)."""
+        from vdsm_hosted_engine.lab.audit import qemu_processes
+
+        found = qemu_processes(self)
+        return found[0][0] if len(found) == 1 else None
+
+    def engine_get(self, path: str, via: str | None = None, timeout: float = 2.0) -> str | None:
+        """GET `path` from the Engine VM, through host `via` (default: the host running it)."""
+        via = via or self.engine_host()
+        if via is None:
+            return None
+        result = self.host(via).run(
+            ["busybox", "wget", "-q", "-T", str(int(max(timeout, 1))), "-O", "-",
+             f"http://{self.engine_address}{path}"],
+            timeout=timeout + 5,
+            check=False,
+        )  # fmt: skip
+        return result.stdout if result.returncode == 0 else None
+
+    def boot_records(self) -> list[tuple[int, str]]:
+        """The Engine disk's boot records: over HTTP from the running guest, else from the disk."""
+        text = self.engine_get("/cgi-bin/bootlog")
+        if text is not None:
+            return [(int(n), b) for n, _, b in (line.partition(" ") for line in text.splitlines()) if n.isdigit()]
+        disks = [
+            os.path.join(root, f) for root, _d, files in os.walk(os.path.join(self.storage, "images")) for f in files
+        ]
+        return appliance_.boot_records(disks[0]) if disks else []
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def crash_host(self, name: str) -> None:
+        self.host(name).crash()
+        self.save()
+
+    def set_network(self, name: str, up: bool) -> list[str]:
+        """Cut or restore the management network of `name`, or of every host for `all`."""
+        hosts = list(self.hosts.values()) if name == "all" else [self.host(name)]
+        for host in hosts:
+            if host.alive():
+                host.set_link(up)
+        return [h.name for h in hosts]
+
+    def kill_vm(self) -> str:
+        """SIGKILL the Engine VM's qemu (a VM crash); returns the host it ran on."""
+        from vdsm_hosted_engine.lab.audit import qemu_processes
+
+        found = qemu_processes(self)
+        if not found:
+            raise LabError("the Engine VM runs nowhere")
+        name, pid = found[0]
+        self.host(name).run(["kill", "-9", str(pid)])
+        return name
+
+    def set_engine_health(self, healthy: bool) -> str:
+        text = self.engine_get(f"/cgi-bin/engine?{'healthy' if healthy else 'unhealthy'}")
+        if text is None:
+            raise LabError("the Engine VM does not answer")
+        return text.strip()
+
+    def wait(self, what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(Exception):
+                value = predicate()
+                if value:
+                    return value
+            if time.monotonic() > deadline:
+                raise LabError(f"{what}: not within {timeout:.0f} s")
+            time.sleep(interval)
