@@ -21,12 +21,15 @@ unit: setup
 integration: setup
 	$(PYTEST) -m integration tests
 
+e2e: setup
+	$(PYTEST) -m e2e tests
+
 lint: setup
 	$(PY) -m ruff check vdsm_hosted_engine tests bench docs
 	$(PY) -m ruff format --check vdsm_hosted_engine tests bench docs
 
 demo: setup
-	$(PY) -m vdsm_hosted_engine.cli.storage_demo
+	$(PY) -m vdsm_hosted_engine.cli.lab demo
 
 bench: setup
 	$(PY) bench/whiteboard.py

@@ -16,7 +16,7 @@ packages=(
   qemu-system-x86 qemu-utils
   python3 python3-venv python3-dev python3-lxml python3-yaml
   busybox-static linux-image-cloud-amd64 kmod e2fsprogs
-  iproute2 iputils-ping procps
+  iproute2 iputils-ping curl procps
   gcc libc6-dev make
   rpm rpmlint openssl
 )

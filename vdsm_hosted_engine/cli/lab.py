@@ -1,5 +1,6 @@
 """`hosted-engine-lab`: try the product on one machine, with several simulated hypervisor hosts.
 
+    hosted-engine-lab demo                      3 hosts, deploy, crash the Engine's host, watch it come back
     hosted-engine-lab up [--hosts N] [--bare]    boot N hosts; deploy on host1, join the others, start agents
     hosted-engine-lab down [--purge]            stop everything the lab started (--purge: delete its folder)
     hosted-engine-lab status                    hosts, where the Engine runs, the audit
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="stop everything the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the lab folder")
     sub.add_parser("status", help="hosts, the Engine's place, the audit")
+    sub.add_parser("demo", help="a temporary 3-host lab: deploy, crash the Engine's host, torn down after")
     run = sub.add_parser("exec", help="run a command inside a host")
     run.add_argument("host")
     run.add_argument("argv", nargs=argparse.REMAINDER)
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             for line in lab.down(purge=args.purge) or ["nothing to stop"]:
                 _say(line)
+        elif args.command == "demo":
+            from vdsm_hosted_engine.lab import demo
+
+            demo.run(_say)
         elif args.command == "status":
             status(lab)
         elif args.command == "exec":

@@ -160,7 +160,10 @@ class RealEnv:
             if action.kind is ActionKind.START_VM:
                 self.runtime.start()
             elif action.kind is ActionKind.SHUTDOWN_VM:
-                self.runtime.shutdown(self.shutdown_grace)
+                # Only the request: the state machine waits for the VM to stop and powers it off
+                # after its own stop timeout (so a force stop never waits behind a shutdown).
+                if not self.runtime.request_shutdown():
+                    self.runtime.destroy()
             elif action.kind is ActionKind.DESTROY_VM:
                 self.runtime.destroy()
         except VmError as e:

@@ -27,8 +27,9 @@ from vdsm_hosted_engine.errors import HostedEngineError
 logger = logging.getLogger(__name__)
 
 BUSYBOX = "/bin/busybox"
-# What the guest loads: the network and disk drivers; their dependencies are found with modinfo.
-WANTED_MODULES = ("virtio_pci", "virtio_net", "virtio_blk")
+# What the guest loads: network and disk drivers, the ACPI power button and its event device
+# (their dependencies are found with modinfo).
+WANTED_MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "button", "evdev")
 DISK_MIB = 64
 HEALTHY_TEXT = "DB Up!Welcome to Health Status!"
 

@@ -22,9 +22,8 @@ from vdsm_hosted_engine import constants
 if TYPE_CHECKING:
     from vdsm_hosted_engine.lab.lab import Lab
 
-RUNNING_STATES = ("EngineUp", "EngineStarting", "EngineMaybeAway", "EngineUnexpectedlyDown", "EngineStop",
-                  "EngineMigratingAway")  # fmt: skip
-BELIEVES_RUNNING = ("EngineUp",)
+BELIEVES_RUNNING = ("EngineUp",)  # states that say "the Engine VM runs here"
+BELIEVES_DOWN = ("EngineDown",)  # states that say "the Engine VM does not run here"
 
 
 @dataclass
@@ -123,7 +122,7 @@ def look(lab: Lab) -> Finding:
     for name, state in finding.states.items():
         if state in BELIEVES_RUNNING and name != finding.engine_host:
             finding.agreement.append(f"{name} is in {state} without the Engine VM")
-    if finding.engine_host in finding.states and finding.states[finding.engine_host] not in RUNNING_STATES:
+    if finding.engine_host in finding.states and finding.states[finding.engine_host] in BELIEVES_DOWN:
         finding.agreement.append(
             f"{finding.engine_host} runs the Engine VM but is in {finding.states[finding.engine_host]}"
         )

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -72,6 +73,8 @@ class Lab:
         network: str = DEFAULT_NETWORK,
         cache_dir: str | None = None,
     ) -> None:
+        if not 1 <= len(switch) <= 8 or not switch.isalnum():
+            raise LabError(f"switch name {switch!r}: 1 to 8 letters or digits (host links are named <switch>-<host>)")
         self.dir = os.path.abspath(lab_dir)
         self.cache_dir = cache_dir or default_cache_dir()
         self.switch = switch
@@ -97,7 +100,14 @@ class Lab:
 
     def _host(self, name: str, address: str) -> LabHost:
         return LabHost(
-            name, address, self.network.prefixlen, self.gateway, self.dir, self.switch, f"he-{name}", self.cache_dir
+            name,
+            address,
+            self.network.prefixlen,
+            self.gateway,
+            self.dir,
+            self.switch,
+            f"{self.switch}-{name}",
+            self.cache_dir,
         )
 
     def _load(self) -> None:
@@ -348,8 +358,7 @@ class Lab:
         if via is None:
             return None
         result = self.host(via).run(
-            ["busybox", "wget", "-q", "-T", str(int(max(timeout, 1))), "-O", "-",
-             f"http://{self.engine_address}{path}"],
+            ["curl", "-sf", "-m", str(timeout), f"http://{self.engine_address}{path}"],
             timeout=timeout + 5,
             check=False,
         )  # fmt: skip
@@ -387,7 +396,7 @@ class Lab:
         if not found:
             raise LabError("the Engine VM runs nowhere")
         name, pid = found[0]
-        self.host(name).run(["kill", "-9", str(pid)])
+        os.kill(pid, signal.SIGKILL)  # a root-namespace pid, just matched to the host's pid namespace
         return name
 
     def set_engine_health(self, healthy: bool) -> str:

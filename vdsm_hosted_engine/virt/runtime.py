@@ -66,6 +66,8 @@ def ensure_event_loop() -> None:
         if _event_loop_started:
             return
         libvirt.virEventRegisterDefaultImpl()
+        # libvirt prints every error to stderr by default; ours are raised and logged where handled.
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
         def loop() -> None:
             while True:
@@ -179,16 +181,25 @@ class VmRuntime:
         logger.info("Engine VM created")
         hooks.run(self.hooks_dir, "after_vm_start", xml, self.vm.vm_uuid, self.hook_env)
 
-    def shutdown(self, grace: float = 120.0, poll: float = 0.5) -> None:
-        """ACPI shutdown, then destroy if the guest has not stopped within `grace` seconds."""
+    def request_shutdown(self) -> bool:
+        """Ask the guest to shut down (ACPI) and return at once; False if the request failed.
+        The agent's state machine owns the timeout after which it powers the VM off."""
         dom = self._domain()
         if dom is None:
-            return
+            return True
         self._expected_stop = True
         try:
             dom.shutdown()
         except libvirt.libvirtError as e:
-            logger.warning("shutdown request failed (%s); destroying", e)
+            logger.warning("shutdown request failed: %s", e)
+            return False
+        return True
+
+    def shutdown(self, grace: float = 120.0, poll: float = 0.5) -> None:
+        """ACPI shutdown, then destroy if the guest has not stopped within `grace` seconds."""
+        if self._domain() is None:
+            return
+        if not self.request_shutdown():
             self.destroy()
             return
         deadline = time.monotonic() + grace
