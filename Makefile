@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/whiteboard.py
 	$(PY) bench/rpc_latency.py
 	$(PY) bench/sim_campaign.py
+	$(PY) bench/failover.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -24,7 +24,11 @@ setup(
     # sanlock, libvirt and lxml come from the distribution (python3-sanlock has no
     # PyPI release); the venv is made with --system-site-packages to see them.
     install_requires=["PyYAML>=6"],
-    extras_require={"tui": ["textual>=0.50"], "test": ["pytest>=7", "hypothesis>=6", "ruff", "textual>=0.50"]},
+    extras_require={
+        "tui": ["textual>=0.50"],
+        "lab": ["fusepy>=3"],
+        "test": ["pytest>=7", "hypothesis>=6", "ruff", "textual>=0.50", "fusepy>=3"],
+    },
     entry_points={
         "console_scripts": [
             "vdsm-hosted-engine = vdsm_hosted_engine.daemon:main",

@@ -15,7 +15,7 @@ packages=(
   libvirt-daemon libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-sanlock libvirt-clients python3-libvirt
   qemu-system-x86 qemu-utils
   python3 python3-venv python3-dev python3-lxml python3-yaml
-  busybox-static linux-image-cloud-amd64 kmod e2fsprogs
+  busybox-static linux-image-cloud-amd64 kmod e2fsprogs libfuse2 util-linux
   iproute2 iputils-ping curl procps
   gcc libc6-dev make
   rpm rpmlint openssl

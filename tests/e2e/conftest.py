@@ -1,10 +1,10 @@
 """The lab for end-to-end tests: three hosts with real sanlock, libvirtd + qemu and our daemon.
 
 One lab per test session (booting and deploying takes ~15 s); before each test `steady` brings it back
-to the baseline (every host up with its agent, networks restored, no maintenance, the Engine healthy,
-the audit clean), so tests do not depend on each other's order. The lab is torn down at the end of
-the session even when tests fail: only what it started (its hosts' namespace inits by pid, its switch
-by name). Failover times are collected and printed at the end of the run, against sanlock's floor.
+to the baseline (lab/drills.py: every host up with its agent, links and storage restored, no
+maintenance, the Engine healthy, the audit clean), so tests do not depend on each other's order. The
+lab is torn down at the end of the session even when tests fail, touching only what it started (its
+hosts' namespace inits by pid, its switch by name). Recovery times are printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
 from vdsm_hosted_engine import constants
-from vdsm_hosted_engine.lab import audit
+from vdsm_hosted_engine.lab import audit, drills
 from vdsm_hosted_engine.lab.lab import IO_TIMEOUT, Lab
 
 HOSTS = 3
@@ -29,7 +28,7 @@ _timings: list[tuple[str, float, str]] = []
 def pytest_terminal_summary(terminalreporter):
     if not _timings:
         return
-    terminalreporter.section("lab failover times")
+    terminalreporter.section("lab recovery times")
     for what, seconds, note in _timings:
         terminalreporter.write_line(f"{what:55} {seconds:7.1f} s  {note}")
 
@@ -50,8 +49,7 @@ def lab():
         yield lab
     finally:
         lab.down()
-        failed = os.environ.get("HE_E2E_KEEP")
-        if not failed:
+        if not os.environ.get("HE_E2E_KEEP"):  # HE_E2E_KEEP=1 keeps the lab folder (logs) for a post-mortem
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -59,17 +57,12 @@ def lab():
 class Steady:
     lab: Lab
     finding: audit.Finding
-    started: float = field(default_factory=time.monotonic)
 
     def healthy(self) -> str | None:
-        """The host serving a healthy Engine, if any."""
-        host = self.lab.engine_host()
-        if host and "DB Up" in (self.lab.engine_get("/ovirt-engine/services/health") or ""):
-            return host
-        return None
+        return drills.healthy_host(self.lab)
 
     def wait_healthy(self, timeout: float, where=lambda host: True) -> str:
-        return self.lab.wait("a healthy Engine", lambda: (h := self.healthy()) and where(h) and h, timeout, 0.2)
+        return drills.wait_healthy(self.lab, timeout, where)
 
     def audit(self, settle: float = 60.0) -> audit.Finding:
         self.finding = audit.audit(self.lab, settle=settle)
@@ -78,10 +71,14 @@ class Steady:
     def record(self, what: str, seconds: float, note: str = "") -> None:
         _timings.append((what, seconds, note))
 
+    def drill(self, name: str, note: str = "") -> drills.Result:
+        result = drills.run(self.lab, name)
+        self.record(f"{name}: {result.source} -> healthy on {result.target}", result.seconds, note)
+        self.finding = audit.look(self.lab)
+        return result
+
     def boot_ids(self) -> list[str]:
-        records = self.lab.boot_records()
-        assert [n for n, _ in records] == list(range(1, len(records) + 1)), f"boot records out of order: {records}"
-        return [boot_id for _, boot_id in records]
+        return drills.boot_ids(self.lab)
 
     def maintenance(self, host: str, mode: str) -> None:
         self.lab.call(host, "setMaintenance", {"mode": mode})
@@ -90,14 +87,4 @@ class Steady:
 @pytest.fixture
 def steady(lab):
     """The lab at its baseline, and helpers for the test."""
-    for name, host in lab.hosts.items():
-        if not host.alive():
-            lab.restart_host(name)
-    lab.set_network("all", True)
-    for name in lab.hosts:
-        lab.call(name, "setMaintenance", {"mode": "none"})
-    state = Steady(lab, audit.look(lab))
-    host = state.wait_healthy(240)
-    lab.wait(f"{host}'s agent in EngineUp", lambda: lab.call(host, "getScore")["state"] == "EngineUp", 60)
-    state.audit(settle=120)
-    return state
+    return Steady(lab, drills.baseline(lab))

@@ -48,6 +48,7 @@ def test_main_package_files(built):
     for path in (
         "/usr/sbin/vdsm-hosted-engine",
         "/usr/bin/hosted-engine",
+        "/usr/bin/hosted-engine-lab",
         "/usr/lib/systemd/system/vdsm-hosted-engine.service",
         "/usr/lib/tmpfiles.d/vdsm-hosted-engine.conf",
         "/etc/logrotate.d/vdsm-hosted-engine",

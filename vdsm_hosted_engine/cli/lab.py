@@ -7,6 +7,7 @@
     hosted-engine-lab exec HOST CMD...          run a command inside a host (e.g. hosted-engine --vm-status)
     hosted-engine-lab crash-host HOST | restart-host HOST
     hosted-engine-lab cut-network HOST|all | restore-network HOST|all
+    hosted-engine-lab cut-storage HOST | restore-storage HOST
     hosted-engine-lab kill-vm | engine-unhealthy | engine-healthy
 
 Every command takes --dir (default /var/tmp/hosted-engine-lab). Needs root (namespaces, bridges).
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument("host")
     for name in ("cut-network", "restore-network"):
         sub.add_parser(name).add_argument("host", help="a host name, or all")
+    for name in ("cut-storage", "restore-storage"):
+        sub.add_parser(name).add_argument("host")
     for name in ("kill-vm", "engine-unhealthy", "engine-healthy"):
         sub.add_parser(name)
     return parser
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             lab.restart_host(args.host)
         elif args.command in ("cut-network", "restore-network"):
             lab.set_network(args.host, args.command == "restore-network")
+        elif args.command in ("cut-storage", "restore-storage"):
+            lab.set_storage(args.host, args.command == "restore-storage")
         elif args.command == "kill-vm":
             _say(f"killed the Engine VM's qemu on {lab.kill_vm()}")
         else:

@@ -1,5 +1,5 @@
-#!/bin/busybox sh
-# PID 1 of the lab's Engine appliance (a busybox initramfs; see lab/appliance.py).
+# The init of the lab's Engine appliance (a busybox initramfs; see lab/appliance.py, which puts the
+# "#!/bin/busybox sh" line in front when it builds the initramfs: here it is data, not a host script).
 # Loads the virtio and ACPI button modules, takes its address from the kernel command line (ip4=ADDR/LEN gw4=GW),
 # appends a boot record to its disk (/dev/vda, ext4: "<n> <boot id>", n = records before it + 1),
 # and serves with busybox httpd:

@@ -99,8 +99,12 @@ def _newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def _init_script() -> bytes:
+    return b"#!/bin/busybox sh\n" + resources.files("vdsm_hosted_engine.lab").joinpath("appliance-init.sh").read_bytes()
+
+
 def build_initrd(kernel: str) -> bytes:
-    init = resources.files("vdsm_hosted_engine.lab").joinpath("appliance-init.sh").read_bytes()
+    init = _init_script()
     with open(BUSYBOX, "rb") as f:
         busybox = f.read()
     modules = module_order(kernel)
@@ -120,7 +124,7 @@ def build(cache_dir: str) -> Appliance:
     if not os.path.exists(BUSYBOX):
         raise ApplianceError(f"{BUSYBOX} is missing: install busybox-static (make setup)")
     kernel = kernel_version()
-    init = resources.files("vdsm_hosted_engine.lab").joinpath("appliance-init.sh").read_bytes()
+    init = _init_script()
     digest = hashlib.sha1(init + kernel.encode() + str(DISK_MIB).encode()).hexdigest()[:12]
     target = os.path.join(cache_dir, f"appliance-{digest}")
     appliance = Appliance(

@@ -111,12 +111,12 @@ class LabHost:
         return self.init_pid is not None and process_start_time(self.init_pid) == self.init_started
 
     def _prepare(self) -> None:
-        for part in ("run", "log", "lib", "cache", "state"):
+        for part in ("run", "log", "lib", "cache", "backing"):
             path = os.path.join(self.dir, part)
             if part in ("run", "lib") and os.path.exists(path):
                 shutil.rmtree(path)  # a restarted host boots clean; its conf/ and logs stay
             os.makedirs(path, exist_ok=True)
-        for marker in ("ready", "failed"):
+        for marker in ("ready", "failed", "storage-cut"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.dir, marker))
         # libvirt's empty state skeleton (it expects its folders to exist)
@@ -262,7 +262,17 @@ class LabHost:
     def python(self, module: str, *args: str) -> list[str]:
         return [sys.executable, "-m", module, *args]
 
-    # -- network faults -------------------------------------------------------------------------
+    # -- faults ---------------------------------------------------------------------------------
+
+    def set_storage(self, reachable: bool) -> None:
+        """Cut (every I/O of this host on the domain fails with EIO) or restore its storage."""
+        marker = os.path.join(self.dir, "storage-cut")
+        if reachable:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+        else:
+            with open(marker, "w", encoding="utf-8"):
+                pass
 
     def set_link(self, up: bool) -> None:
         """The host's management link on the lab switch (the host's own bridge stays up)."""

@@ -4,6 +4,7 @@ Started by `lab.host.LabHost.start` through `unshare`. It gives the host its own
 directories daemons keep state in (bind mounts of the host's folders over /run, /var/log,
 /var/lib/libvirt, /var/cache/libvirt, /etc/libvirt; the lab's /etc/hosts and an empty resolv.conf so
 libvirtd never waits on DNS), builds the `ovirtmgmt` bridge on the veth the lab moves in as `eth0`,
+mounts its view of the shared storage (lab/storage_view.py: a FUSE pass-through the lab can cut),
 then starts sanlock, virtlogd and libvirtd, writes `ready` into the host folder and reaps orphans
 forever. Everything inside dies with it: killing this process is how the lab crashes a host.
 
@@ -67,6 +68,23 @@ def _network(address: str, prefix: int, gateway: str, bridge: str, timeout: floa
     _run("ip", "route", "add", "default", "via", gateway)
 
 
+def _storage_view(host_dir: str, shared: str, timeout: float = 10.0) -> None:
+    """The shared domain at its own path, seen through this host's breakable FUSE view."""
+    backing = os.path.join(host_dir, "backing")
+    _run("mount", "--bind", shared, backing)
+    with open("/var/log/storage-view.log", "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "vdsm_hosted_engine.lab.storage_view", backing, shared,
+             os.path.join(host_dir, "storage-cut")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(shared):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the storage view did not mount (see /var/log/storage-view.log)")
+        time.sleep(0.05)
+
+
 def _libvirt_answers() -> bool:
     """libvirtd answers once its qemu driver probed qemu (seconds the first time; then cached)."""
     try:
@@ -88,6 +106,8 @@ def _start(args: argparse.Namespace) -> int:
         _mounts(args.host_dir, args.lab_dir)
         _network(args.address, args.prefix, args.gateway, args.bridge)
         timeline["network"] = time.monotonic() - started
+        _storage_view(args.host_dir, os.path.join(args.lab_dir, "shared"))
+        timeline["storage"] = time.monotonic() - started
         sanlock = SanlockDaemon("/run/sanlock", args.name, "/var/log/sanlock.stderr", args.cache_dir)
         sanlock.start()
         timeline["sanlock"] = time.monotonic() - started

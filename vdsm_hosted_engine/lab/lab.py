@@ -388,6 +388,9 @@ class Lab:
                 host.set_link(up)
         return [h.name for h in hosts]
 
+    def set_storage(self, name: str, reachable: bool) -> None:
+        self.host(name).set_storage(reachable)
+
     def kill_vm(self) -> str:
         """SIGKILL the Engine VM's qemu (a VM crash); returns the host it ran on."""
         from vdsm_hosted_engine.lab.audit import qemu_processes

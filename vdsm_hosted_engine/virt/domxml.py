@@ -89,6 +89,9 @@ def build(vm: VmConfig) -> str:
             etree.SubElement(os_, "cmdline").text = vm.cmdline
     else:
         etree.SubElement(os_, "boot", dev="hd")
+    features = etree.SubElement(domain, "features")  # ACPI: a shutdown request reaches the guest
+    etree.SubElement(features, "acpi")
+    etree.SubElement(features, "apic")
     etree.SubElement(domain, "on_poweroff").text = "destroy"
     etree.SubElement(domain, "on_reboot").text = "restart"
     etree.SubElement(domain, "on_crash").text = "destroy"

@@ -124,6 +124,7 @@ def test_domxml_has_what_the_engine_vm_needs():
     assert root.get("type") == "kvm"
     assert root.findtext("uuid") == VM_ID and root.findtext("memory") == "4096" and root.findtext("vcpu") == "4"
     assert root.findtext("on_lockfailure") == "poweroff"
+    assert root.find("features/acpi") is not None  # else libvirt runs qemu -no-acpi: no shutdown request
     assert root.find("devices/disk/source").get("file") == "/d/images/a/b"
     assert root.find("devices/interface/source").get("bridge") == "ovirtmgmt"
     assert root.find("devices/interface/mac").get("address") == "00:16:3e:aa:bb:cc"

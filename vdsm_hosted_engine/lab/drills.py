@@ -1,0 +1,119 @@
+"""Failure drills on a running lab: bring it to its baseline, inject one fault, time the recovery.
+
+Shared by the end-to-end tests (which add their assertions) and `bench/failover.py` (which repeats
+them and prints medians), so a drill means the same thing in both. A drill's time runs from the
+fault to the Engine's health page answering "DB Up" again, on whichever host the drill expects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vdsm_hosted_engine.lab import audit
+from vdsm_hosted_engine.lab.lab import Lab
+
+
+def healthy_host(lab: Lab) -> str | None:
+    """The host whose Engine VM serves a healthy health page, if any."""
+    host = lab.engine_host()
+    if host and "DB Up" in (lab.engine_get("/ovirt-engine/services/health") or ""):
+        return host
+    return None
+
+
+def wait_healthy(lab: Lab, timeout: float, where: Callable[[str], bool] = lambda host: True) -> str:
+    def found() -> str | None:
+        host = healthy_host(lab)
+        return host if host and where(host) else None
+
+    return lab.wait("a healthy Engine", found, timeout, 0.2)
+
+
+def boot_ids(lab: Lab) -> list[str]:
+    """The Engine disk's boot ids; raises if the records are not 1, 2, 3... (lost or written twice)."""
+    records = lab.boot_records()
+    if [n for n, _ in records] != list(range(1, len(records) + 1)):
+        raise audit.AuditFailed(f"boot records out of order: {records}")
+    return [boot_id for _, boot_id in records]
+
+
+def baseline(lab: Lab, timeout: float = 240) -> audit.Finding:
+    """Every host up with its agent, links and storage restored, no maintenance, a healthy Engine
+    whose host's agent is in EngineUp, and a clean audit."""
+    for name, host in lab.hosts.items():
+        if not host.alive():
+            lab.restart_host(name)
+        host.set_storage(True)
+    lab.set_network("all", True)
+    for name in lab.hosts:
+        lab.call(name, "setMaintenance", {"mode": "none"})
+    host = wait_healthy(lab, timeout)
+    lab.wait(f"{host}'s agent in EngineUp", lambda: lab.call(host, "getScore")["state"] == "EngineUp", 90)
+    return audit.audit(lab, settle=120)
+
+
+@dataclass(frozen=True)
+class Result:
+    drill: str
+    seconds: float  # fault -> healthy again
+    source: str
+    target: str
+    boots_before: int
+    boots_after: int
+
+
+def _vm_crash(lab: Lab, source: str) -> Callable[[str], bool]:
+    lab.kill_vm()
+    lab.wait("the Engine VM gone", lambda: healthy_host(lab) is None, 30, 0.1)
+    return lambda host: True
+
+
+def _engine_unhealthy(lab: Lab, source: str) -> Callable[[str], bool]:
+    lab.set_engine_health(False)
+    return lambda host: True
+
+
+def _network_loss(lab: Lab, source: str) -> Callable[[str], bool]:
+    lab.set_network(source, False)
+    return lambda host: host != source
+
+
+def _storage_loss(lab: Lab, source: str) -> Callable[[str], bool]:
+    lab.set_storage(source, False)
+    return lambda host: host != source
+
+
+def _host_crash(lab: Lab, source: str) -> Callable[[str], bool]:
+    lab.crash_host(source)
+    return lambda host: host != source
+
+
+DRILLS: dict[str, Callable[[Lab, str], Callable[[str], bool]]] = {
+    "vm-crash": _vm_crash,
+    "engine-unhealthy": _engine_unhealthy,
+    "network-loss": _network_loss,
+    "storage-loss": _storage_loss,
+    "host-crash": _host_crash,
+}
+
+
+def run(lab: Lab, name: str, timeout: float = 300) -> Result:
+    """One drill from the baseline; the fault is undone (link, storage) once the Engine is back."""
+    finding = baseline(lab)
+    source = finding.engine_host
+    assert source is not None
+    before = len(boot_ids(lab))
+    started = time.monotonic()
+    where = DRILLS[name](lab, source)
+    try:
+        target = wait_healthy(lab, timeout, where)
+        seconds = time.monotonic() - started
+    finally:
+        with contextlib.suppress(Exception):
+            lab.set_network("all", True)
+            lab.host(source).set_storage(True)
+    audit.audit(lab, settle=120)
+    return Result(name, seconds, source, target, before, len(boot_ids(lab)))
