@@ -128,6 +128,20 @@ def parse_ifname(text: str) -> str:
     return text
 
 
+def parse_cgroup(text: str) -> str:
+    name = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", name) or ".." in name.split("/"):
+        raise ValueError("not a cgroup name (letters, digits, . _ - and / between parts)")
+    return name
+
+
+def parse_uri_template(text: str) -> str:
+    template = text.strip()
+    if "{host}" not in template or "://" not in template:
+        raise ValueError("must be a URI with {host} where the destination's hostname goes")
+    return template
+
+
 def parse_text(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
@@ -177,6 +191,24 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("rpc_address", parse_ip, "127.0.0.1", "TCP listener address (plain: loopback only)"),
     _key("rpc_port", parse_int(1, 65535), 54322, "TCP listener port"),
     _key(
+        "host_cgroup",
+        parse_cgroup,
+        None,
+        "a v1 cgroup name whose CPU and memory are this host's (a host in a container or slice; the lab)",
+    ),
+    _key(
+        "migration_uri",
+        parse_uri_template,
+        "qemu+tls://{host}/system",
+        "libvirt URI of a live migration's destination ({host}: its published hostname)",
+    ),
+    _key(
+        "migration_data_uri",
+        parse_uri_template,
+        None,
+        "where the migration stream goes, e.g. tcp://{host}-mig (a separate migration network)",
+    ),
+    _key(
         "pki_dir", parse_abspath, "/etc/pki/vdsm", "VDSM's PKI: certs/vdsmcert.pem, keys/vdsmkey.pem, certs/cacert.pem"
     ),
 )
@@ -222,6 +254,9 @@ class HostConfig:
     rpc_address: str = "127.0.0.1"
     rpc_port: int = 54322
     spare_hosts: int = 1
+    host_cgroup: str | None = None
+    migration_uri: str = "qemu+tls://{host}/system"
+    migration_data_uri: str | None = None
     pki_dir: str = "/etc/pki/vdsm"
     source: str = field(default="", compare=False)
 

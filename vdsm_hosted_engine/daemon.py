@@ -90,8 +90,8 @@ class Daemon:
                     interval=interval * 2,
                 ),
                 BridgeMonitor(conf.bridge, interval=interval),
-                MemoryMonitor(interval=interval),
-                CpuLoadMonitor(self.runtime.cpu_seconds, interval=interval),
+                MemoryMonitor(cgroup=conf.host_cgroup, interval=interval),
+                CpuLoadMonitor(self.runtime.cpu_seconds, cgroup=conf.host_cgroup, interval=interval),
                 EngineHealthMonitor(self.runtime.status, url, interval=interval, timeout=min(20.0, 4 * interval)),
                 StorageMonitor(
                     self.whiteboard_file.read_bytes, lambda: self.lockspace.holds(self.host_id), interval=interval
@@ -100,6 +100,7 @@ class Daemon:
         )
         os.makedirs(conf.run_dir, exist_ok=True)
         self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, conf.run_dir, conf.hooks_dir)
+        self.env.migration_uri, self.env.migration_data_uri = conf.migration_uri, conf.migration_data_uri
         self.runtime.on_event = self.env.wake
         hostname = conf.hostname or os.uname().nodename
         self.agent = Agent(
@@ -178,6 +179,9 @@ class Daemon:
             self.runtime.destroy()
         else:
             self.env.begin(Action(kind))
+
+    def request_migration(self, host_id: int) -> None:
+        self.env.request_migration(host_id)
 
     def clean_slot(self, host_id: int) -> None:
         self.whiteboard_file.clear_host_slot(host_id, self.host_id)

@@ -3,6 +3,7 @@
     hosted-engine --vm-status [--json]
     hosted-engine --set-maintenance --mode=global|local|none
     hosted-engine --vm-start | --vm-shutdown | --vm-poweroff        (global maintenance only)
+    hosted-engine --vm-migrate [--host-id=N]                          (live, from the host running it)
     hosted-engine --check-liveliness
     hosted-engine --clean-metadata [--host-id=N] [--force-cleanup]
     hosted-engine --set-shared-config KEY VALUE [--type=he_shared|he_local]
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 from vdsm_hosted_engine import config as config_
@@ -58,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "--vm-start",
         "--vm-shutdown",
         "--vm-poweroff",
+        "--vm-migrate",
         "--check-liveliness",
         "--clean-metadata",
         "--reinitialize-lockspace",
@@ -175,6 +178,8 @@ def _run(argv: list[str]) -> int:
     if args.console:
         conf = config_.load_host_config(args.config)
         os.execvp("virsh", ["virsh", "-c", conf.libvirt_uri, "console", conf.vmid or "HostedEngine"])
+    if args.vm_migrate:
+        return _vm_migrate(args)
     verb = {"vm_start": "startVM", "vm_shutdown": "shutdownVM", "vm_poweroff": "poweroffVM"}
     for attr, name in verb.items():
         if getattr(args, attr):
@@ -183,6 +188,27 @@ def _run(argv: list[str]) -> int:
             return 0
     parser.error("nothing to do")
     return 2
+
+
+def _vm_migrate(args: argparse.Namespace, poll: float = 0.3, timeout: float = 300.0) -> int:
+    """Ask for the live migration, then follow the agent until it is over (its state says how)."""
+    _call(args, "migrateVM", {"hostId": args.host_id or 0})
+    deadline = time.monotonic() + timeout
+    began = False
+    while time.monotonic() < deadline:
+        score = _call(args, "getScore")
+        state, sentence = score["state"], score["sentence"].removeprefix("no action: ")
+        if state in ("EngineDown", "LocalMaintenance"):  # it ran here when asked: it left
+            print(f"Success: the Engine VM left this host ({sentence})")
+            return 0
+        if state == "EngineMigratingAway":
+            began = True
+        elif began or ("live migration" in sentence and "refused" in sentence):
+            print(f"Failed: {sentence}", file=sys.stderr)
+            return 1
+        time.sleep(poll)
+    print(f"Failed: no outcome within {timeout:.0f} s; see hosted-engine --vm-status", file=sys.stderr)
+    return 1
 
 
 def _configure_host(args: argparse.Namespace) -> int:

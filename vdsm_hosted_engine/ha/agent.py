@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vdsm_hosted_engine.config import ScoreConfig
@@ -21,7 +21,7 @@ from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.ha import fsm, score
 from vdsm_hosted_engine.ha.env import Env, MonitorValues
 from vdsm_hosted_engine.ha.fsm import Decision, Memory, State, Timeouts
-from vdsm_hosted_engine.ha.snapshot import Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind, Peer, Snapshot, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
 
@@ -74,6 +74,7 @@ def peers_from(
             priority = int(slot.extra.get("priority", "0"))
         except ValueError:
             priority = 0
+        migrating_to = slot.extra.get("migrating_to", "")
         peers[host_id] = Peer(
             host_id=host_id,
             score=slot.score,
@@ -82,6 +83,8 @@ def peers_from(
             engine_vm=str(slot.engine_status.get("vm", "unknown")),
             engine_health=str(slot.engine_status.get("health", "bad")),
             state=slot.state,
+            identity=slot.extra.get("identity", ""),
+            migrating_to=int(migrating_to) if migrating_to.isdigit() else None,
             maintenance=slot.maintenance,
             stopped=slot.stopped,
             fresh=True if fresh is None else fresh.get(host_id, True),
@@ -141,6 +144,11 @@ class Agent:
         except HostedEngineError as e:
             lease_known = False
             self._note("lease", f"cannot read the Engine VM lease: {e}")
+        try:
+            identity = env.identity()
+        except HostedEngineError as e:
+            identity = ""
+            self._note("identity", f"cannot read this host's domain and lease identity: {e}")
         inputs = score.ScoreInputs(
             network=monitors.network,
             bridge_up=monitors.bridge_up,
@@ -170,6 +178,9 @@ class Agent:
             lease_known=lease_known,
             action_running=running,
             action_result=result,
+            identity=identity,
+            network=monitors.network,
+            migrate_request=env.take_migrate_request(),
         )
         return snapshot, monitors
 
@@ -190,6 +201,9 @@ class Agent:
             logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
         self.memory = decision.memory
         for action in decision.actions:
+            if action.kind is ActionKind.MIGRATE_VM and self.board is not None:
+                slot = self.board.hosts.get(action.target or 0)
+                action = replace(action, address=slot.hostname if slot else "")
             try:
                 self.env.begin(action)
             except HostedEngineError as e:
@@ -216,7 +230,7 @@ class Agent:
             stopped=decision.state is State.AGENT_STOPPED,
             local_conf_timestamp=int(snapshot.now),
             state=decision.state.value,
-            extra=self._extra(monitors),
+            extra=self._extra(monitors, snapshot, decision),
         )
         if not self.joined:
             return
@@ -239,11 +253,16 @@ class Agent:
         if self._failing.pop(what, None) is not None:
             logger.info("%s works again", what)
 
-    def _extra(self, monitors: MonitorValues) -> dict[str, str]:
-        """Our own whiteboard fields (key=value part): priority and free memory for the others."""
+    def _extra(self, monitors: MonitorValues, snapshot: Snapshot, decision: Decision) -> dict[str, str]:
+        """Our own whiteboard fields (key=value part): priority and free memory for the others, the
+        domain and lease as this host reads them, and a live migration this host runs."""
         extra = {"priority": str(self.config.priority)}
         if monitors.mem_free_mib is not None:
             extra["mem_free_mib"] = str(monitors.mem_free_mib)
+        if snapshot.identity:
+            extra["identity"] = snapshot.identity
+        if decision.state is State.ENGINE_MIGRATING_AWAY and decision.memory.migration_target is not None:
+            extra["migrating_to"] = str(decision.memory.migration_target)
         return extra
 
     def _note(self, what: str, message: str) -> None:

@@ -64,7 +64,8 @@ class Env(Protocol):
         """The Engine VM here and, when it went down, why (crashed, shutdown, destroyed, migrated...)."""
 
     def begin(self, action: Action) -> None:
-        """Start a slow action (VM start/shutdown/destroy) off the loop, or raise an alert."""
+        """Start a slow action (VM start/shutdown/destroy/migrate) off the loop, or raise an alert.
+        ABORT_MIGRATION acts on the running migration at once."""
 
     def action_status(self) -> tuple[ActionKind | None, ActionResult | None]:
         """The running action, and the result of one that finished since the last call (once)."""
@@ -74,3 +75,10 @@ class Env(Protocol):
 
     def local_maintenance(self) -> bool:
         """Whether the admin put this host in local maintenance (a local flag)."""
+
+    def identity(self) -> str:
+        """"<sdUUID>:<lease version>" as this host reads the domain and the Engine VM lease now;
+        raises when unreadable."""
+
+    def take_migrate_request(self) -> int | None:
+        """A pending admin request to live-migrate the Engine VM (0: to the best host), once."""

@@ -45,6 +45,7 @@ class State(enum.Enum):
     ENGINE_UP = "EngineUp"
     ENGINE_UP_BAD_HEALTH = "EngineUpBadHealth"
     ENGINE_STOP = "EngineStop"
+    ENGINE_MIGRATING_AWAY = "EngineMigratingAway"
     ENGINE_FORCE_STOP = "EngineForceStop"
     ENGINE_UNEXPECTEDLY_DOWN = "EngineUnexpectedlyDown"
     GLOBAL_MAINTENANCE = "GlobalMaintenance"
@@ -61,6 +62,7 @@ MEANING = {
     State.ENGINE_UP: "the Engine VM runs here and the Engine is healthy",
     State.ENGINE_UP_BAD_HEALTH: "the Engine VM runs here but the Engine's health check fails",
     State.ENGINE_STOP: "this host is shutting the Engine VM down",
+    State.ENGINE_MIGRATING_AWAY: "this host is live-migrating the Engine VM to a better host",
     State.ENGINE_FORCE_STOP: "the shutdown took too long; this host is powering the Engine VM off",
     State.ENGINE_UNEXPECTEDLY_DOWN: "the Engine VM crashed here too often; this host steps back for a while",
     State.GLOBAL_MAINTENANCE: "global maintenance: no host acts on the Engine VM",
@@ -78,6 +80,7 @@ TRANSITIONS: dict[State, set[State]] = {
     State.ENGINE_DOWN: {State.ENGINE_START, *_RUNNING},
     State.ENGINE_START: {State.ENGINE_DOWN, State.ENGINE_STARTING},
     State.ENGINE_STARTING: {
+        State.ENGINE_MIGRATING_AWAY,
         State.ENGINE_UP,
         State.ENGINE_UP_BAD_HEALTH,
         State.ENGINE_STOP,
@@ -86,6 +89,7 @@ TRANSITIONS: dict[State, set[State]] = {
         State.ENGINE_UNEXPECTEDLY_DOWN,
     },
     State.ENGINE_UP: {
+        State.ENGINE_MIGRATING_AWAY,
         State.ENGINE_UP_BAD_HEALTH,
         State.ENGINE_STOP,
         State.ENGINE_START,
@@ -93,6 +97,7 @@ TRANSITIONS: dict[State, set[State]] = {
         State.ENGINE_UNEXPECTEDLY_DOWN,
     },
     State.ENGINE_UP_BAD_HEALTH: {
+        State.ENGINE_MIGRATING_AWAY,
         State.ENGINE_UP,
         State.ENGINE_STOP,
         State.ENGINE_START,
@@ -100,6 +105,13 @@ TRANSITIONS: dict[State, set[State]] = {
         State.ENGINE_UNEXPECTEDLY_DOWN,
     },
     State.ENGINE_STOP: {State.ENGINE_DOWN, State.ENGINE_FORCE_STOP},
+    State.ENGINE_MIGRATING_AWAY: {
+        State.ENGINE_DOWN,
+        State.ENGINE_STOP,
+        State.ENGINE_START,
+        State.ENGINE_UNEXPECTEDLY_DOWN,
+        *_RUNNING,
+    },
     State.ENGINE_FORCE_STOP: {State.ENGINE_DOWN},
     State.ENGINE_UNEXPECTEDLY_DOWN: {State.ENGINE_DOWN, *_RUNNING},
     State.GLOBAL_MAINTENANCE: {State.ENGINE_DOWN, *_RUNNING},
@@ -113,7 +125,7 @@ for _s in _GUARDED:
 for _s in TRANSITIONS:
     if _s is not State.AGENT_STOPPED:
         TRANSITIONS[_s] |= _GUARDED
-TRANSITIONS[State.LOCAL_MAINTENANCE] |= {State.ENGINE_STOP, State.ENGINE_FORCE_STOP}
+TRANSITIONS[State.LOCAL_MAINTENANCE] |= {State.ENGINE_STOP, State.ENGINE_FORCE_STOP, State.ENGINE_MIGRATING_AWAY}
 
 # Timers fire when this close to their deadline: clock arithmetic leaves residues like 1e-14 s, and a
 # wake-up that small would not let time pass.
@@ -137,6 +149,7 @@ class Timeouts:
     dead_poll: float = 1.0  # poll interval while waiting for sanlock to call the Engine's host dead
     handover_hold: float = 20.0  # a better host must stay better this long before the Engine moves
     start: float = 300.0  # a VM start still unfinished this long is given up (counted as a failure)
+    migration: float = 120.0  # a live migration still unfinished this long is aborted (the VM stays here)
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,8 @@ class Memory:
     sent_actions: frozenset[ActionKind] = field(default_factory=frozenset)
     topic: str = ""  # what a "no action" decision waits for; steady = same state and topic again
     better_since: float | None = None  # when a clearly better host was first seen (handover hold-down)
+    migration_target: int | None = None  # EngineMigratingAway: the destination
+    migration_why: str = ""  # EngineMigratingAway: "degraded", "local maintenance" or "requested"
 
     def retries(self, now: float, window: float) -> int:
         return sum(1 for t in self.start_failures if now - t < window)
@@ -197,6 +212,9 @@ def engine_elsewhere(snap: Snapshot) -> tuple[str, int | None, str]:
             return "failing", owner, f"host {owner} holds the Engine VM lease and is {status} in sanlock"
         # DEAD or FREE: its lease is free for the taking.
     for peer in sorted(peers.values(), key=lambda p: p.host_id):
+        if peer.live and peer.migrating_to is not None:
+            return "up", peer.host_id, f"host {peer.host_id} live-migrates the Engine VM to host {peer.migrating_to}"
+    for peer in sorted(peers.values(), key=lambda p: p.host_id):
         if peer.reports_engine_up:
             return "up", peer.host_id, f"host {peer.host_id} reports the Engine VM up"
     if not snap.lease_known:
@@ -204,9 +222,46 @@ def engine_elsewhere(snap: Snapshot) -> tuple[str, int | None, str]:
     return "none", None, ""
 
 
+def mismatched(snap: Snapshot, peer: Peer) -> bool:
+    """The peer reads another storage domain or Engine VM lease than this host: never hand it the VM."""
+    return bool(snap.identity and peer.identity and peer.identity != snap.identity)
+
+
+def outvoted(snap: Snapshot) -> list[int]:
+    """Live hosts reading another domain or lease than this host, when they are at least as many as
+    the hosts that agree with it (this host included): then this host, not they, may be the odd one
+    and must not start the Engine VM."""
+    live = [p for p in _peers(snap).values() if p.live and p.identity and snap.identity]
+    differ = [p.host_id for p in live if p.identity != snap.identity]
+    agree = 1 + sum(1 for p in live if p.identity == snap.identity)
+    return sorted(differ) if differ and len(differ) >= agree else []
+
+
+def migration_destination(snap: Snapshot, candidates: list[Peer]) -> tuple[Peer | None, str]:
+    """The best of `candidates` that can receive the running Engine VM live, or None and why not."""
+    if snap.network is not None and snap.network <= 0:
+        return None, "this host has lost the management network"
+    if snap.health is not Health.GOOD:
+        return None, "the Engine is not healthy"
+    if not snap.identity:
+        return None, "this host cannot read the Engine VM lease"
+    if not candidates:
+        return None, "no live eligible host"
+    same = [p for p in candidates if p.identity == snap.identity]
+    if not same:
+        p = max(candidates, key=lambda p: score_.rank(p.score, p.priority, p.host_id))
+        theirs = p.identity or "nothing (an agent without live migration)"
+        return None, f"host {p.host_id} reads {theirs}, this host {snap.identity}"
+    return max(same, key=lambda p: score_.rank(p.score, p.priority, p.host_id)), ""
+
+
 def best_host(snap: Snapshot, my_score: int) -> int | None:
     """The best eligible host for starting the Engine VM, me included (None: nobody eligible)."""
-    candidates = {p.host_id: score_.rank(p.score, p.priority, p.host_id) for p in _peers(snap).values() if p.eligible}
+    candidates = {
+        p.host_id: score_.rank(p.score, p.priority, p.host_id)
+        for p in _peers(snap).values()
+        if p.eligible and not mismatched(snap, p)
+    }
     if my_score > 0:
         candidates[snap.host_id] = score_.rank(my_score, snap.priority, snap.host_id)
     if not candidates:
@@ -245,11 +300,11 @@ class _Step:
             changes.setdefault("sent_actions", frozenset())
         self.memory = replace(self.memory, state=state, **changes)
 
-    def act(self, kind: ActionKind, detail: str = "") -> None:
+    def act(self, kind: ActionKind, detail: str = "", target: int | None = None) -> None:
         """Ask for an action once per state entry (a repeat while it runs would be a second start)."""
         if kind in self.memory.sent_actions:
             return
-        self.actions.append(Action(kind, detail))
+        self.actions.append(Action(kind, detail, target))
         self.memory = replace(self.memory, sent_actions=self.memory.sent_actions | {kind})
 
     def elapsed(self) -> float:
@@ -301,6 +356,8 @@ def _reenter(s: _Step) -> None:
 
 def _local_maintenance(s: _Step) -> str:
     state = s.memory.state
+    if state is State.ENGINE_MIGRATING_AWAY:
+        return _migrating_away(s)
     if not s.snap.vm.running:
         if state is not State.LOCAL_MAINTENANCE:
             s.go(State.LOCAL_MAINTENANCE)
@@ -316,9 +373,55 @@ def _local_maintenance(s: _Step) -> str:
             f"no action: Engine VM shutting down for local maintenance, powering off in {s.t.stop - s.elapsed():.0f} s"
         )
     s.go(State.LOCAL_MAINTENANCE)
+    candidates = [p for p in _peers(s.snap).values() if p.eligible]
+    target, why_not = migration_destination(s.snap, candidates)
+    if target is not None:
+        return _migrate(s, target, "local maintenance", "this host entered local maintenance")
     s.go(State.ENGINE_STOP, stop_reason="local maintenance")
     s.act(ActionKind.SHUTDOWN_VM, "local maintenance")
-    return "shut down the Engine VM because this host entered local maintenance"
+    return f"shut down the Engine VM because this host entered local maintenance (no live migration: {why_not})"
+
+
+def _migrate(s: _Step, target: Peer, why: str, because: str) -> str:
+    s.go(State.ENGINE_MIGRATING_AWAY, migration_target=target.host_id, migration_why=why, better_since=None)
+    s.act(ActionKind.MIGRATE_VM, why, target=target.host_id)
+    return f"live-migrating the Engine VM to host {target.host_id} (score {target.score}) because {because}"
+
+
+def _migrating_away(s: _Step) -> str:
+    """Wait for the live migration; on failure fall back to stop + restart elsewhere (or, when the
+    admin asked for it, keep the VM here)."""
+    snap = s.snap
+    target, why = s.memory.migration_target, s.memory.migration_why
+    result = snap.action_result if snap.action_result and snap.action_result.kind is ActionKind.MIGRATE_VM else None
+    if (result is not None and result.ok) or (not snap.vm.running and snap.vm_down_reason == "migrated"):
+        if snap.vm.running:
+            s.topic = "migrated"
+            return f"no action: live migration to host {target} done; waiting for the Engine VM to leave this host"
+        done = State.LOCAL_MAINTENANCE if snap.local_maintenance else State.ENGINE_DOWN
+        s.go(done, migration_target=None, migration_why="")
+        return f"no action: the Engine VM live-migrated to host {target} ({why})"
+    if not snap.vm.running:  # gone, but not migrated: it crashed or was killed meanwhile
+        s.memory = replace(s.memory, migration_target=None, migration_why="")
+        return _vm_lost(s)
+    if result is not None:
+        error = result.error or "failed"
+        if why == "requested":
+            s.memory = replace(s.memory, migration_target=None, migration_why="")
+            _reenter(s)
+            return f"no action: live migration to host {target} failed ({error}); the Engine VM stays on this host"
+        s.go(State.ENGINE_STOP, stop_reason=f"{why}; live migration failed", migration_target=None, migration_why="")
+        s.act(ActionKind.SHUTDOWN_VM, f"{why}; live migration to host {target} failed")
+        return (
+            f"shut down the Engine VM because live migration to host {target} failed ({error}) "
+            f"and this host should not keep it ({why}); a better host restarts it"
+        )
+    s.topic = f"migrating:{target}"
+    if s.elapsed() >= s.t.migration:
+        s.act(ActionKind.ABORT_MIGRATION, f"unfinished after {s.t.migration:.0f} s")
+        return f"aborting the live migration to host {target}: unfinished after {s.t.migration:.0f} s"
+    s.wake_after = s.t.migration - s.elapsed()
+    return f"no action: live-migrating the Engine VM to host {target} ({s.elapsed():.0f} s)"
 
 
 def _per_state(s: _Step) -> str:
@@ -330,6 +433,7 @@ def _per_state(s: _Step) -> str:
         State.ENGINE_UP_BAD_HEALTH: _engine_running,
         State.ENGINE_STOP: _engine_stop,
         State.ENGINE_FORCE_STOP: _engine_stop,
+        State.ENGINE_MIGRATING_AWAY: _migrating_away,
         State.ENGINE_UNEXPECTEDLY_DOWN: _unexpectedly_down,
     }.get(s.memory.state)
     if handler is None:
@@ -366,6 +470,14 @@ def _engine_down(s: _Step) -> str:
     if my_score <= 0:
         s.topic = "score0"
         return f"no action: Engine VM down and this host cannot run it (score 0: {snap.score_detail or 'monitors'})"
+    odd = outvoted(snap)
+    if odd:
+        s.topic = "outvoted"
+        s.act(ActionKind.ALERT, f"this host reads another storage domain or Engine VM lease than host(s) {odd}")
+        return (
+            f"no action: Engine VM down, but host(s) {', '.join(map(str, odd))} read another storage domain or "
+            f"Engine VM lease than this host ({snap.identity}): not starting it from here"
+        )
     best = best_host(snap, my_score)
     if best != snap.host_id:
         s.topic = f"better:{best}"
@@ -438,8 +550,22 @@ def _engine_running(s: _Step) -> str:
     state = s.memory.state
     if not snap.vm.running:
         return _vm_lost(s)
-    # Hand over to a clearly better host (score gap >= threshold; priority never moves a running Engine).
-    better = [p for p in _peers(snap).values() if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD]
+    if snap.migrate_request is not None and snap.vm is VmStatus.UP:
+        wanted = snap.migrate_request
+        candidates = [p for p in _peers(snap).values() if p.eligible and wanted in (0, p.host_id)]
+        target, why_not = migration_destination(snap, candidates)
+        if target is not None:
+            return _migrate(s, target, "requested", "the administrator asked for it")
+        s.topic = "migration-refused"
+        to = f"to host {wanted} " if wanted else ""
+        return f"no action: live migration {to}refused: {why_not}"
+    # Hand over to a clearly better host (score gap >= threshold; priority never moves a running Engine),
+    # never to one that reads another domain or lease.
+    better = [
+        p
+        for p in _peers(snap).values()
+        if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD and not mismatched(snap, p)
+    ]
     if better and snap.vm is VmStatus.UP:
         best = max(better, key=lambda p: score_.rank(p.score, p.priority, p.host_id))
         since = s.memory.better_since if s.memory.better_since is not None else s.now
@@ -454,14 +580,27 @@ def _engine_running(s: _Step) -> str:
                 f"no action: host {best.host_id} scores {best.score}, {best.score - snap.score} above this host "
                 f"({snap.score_detail or snap.score}); handing over in {s.t.handover_hold - held:.0f} s if it lasts"
             )
+        gap = f"scores {best.score}, {best.score - snap.score} above this host ({snap.score_detail or snap.score})"
+        target, why_not = migration_destination(snap, better)
+        if target is not None:
+            return _migrate(s, target, "degraded", f"host {best.host_id} {gap}")
         s.go(State.ENGINE_STOP, stop_reason=f"handing over to host {best.host_id}", better_since=None)
         s.act(ActionKind.SHUTDOWN_VM, f"host {best.host_id} is better placed")
-        return (
-            f"shut down the Engine VM because host {best.host_id} scores {best.score}, "
-            f"{best.score - snap.score} above this host ({snap.score_detail or snap.score})"
-        )
+        return f"shut down the Engine VM because host {best.host_id} {gap} (no live migration: {why_not})"
     if s.memory.better_since is not None:
         s.go(state, better_since=None)
+    odd = [
+        p.host_id
+        for p in _peers(snap).values()
+        if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD and mismatched(snap, p)
+    ]
+    if odd and snap.health is Health.GOOD:
+        s.topic = f"odd:{odd}"
+        s.act(ActionKind.ALERT, f"host(s) {odd} read another storage domain or Engine VM lease than this host")
+        return (
+            f"no action: host(s) {', '.join(map(str, odd))} score better but read another storage domain or "
+            f"Engine VM lease than this host ({snap.identity}): not handing the Engine VM to them"
+        )
     if snap.health is Health.GOOD:
         s.topic = "healthy"
         if state is not State.ENGINE_UP:

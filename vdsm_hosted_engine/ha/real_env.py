@@ -61,6 +61,9 @@ class RealEnv:
         self._result: ActionResult | None = None
         self._joining = False
         self._paused = threading.Event()
+        self._migrate_request: int | None = None
+        self.migration_uri = "qemu+tls://{host}/system"
+        self.migration_data_uri: str | None = None
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -147,6 +150,9 @@ class RealEnv:
         if action.kind is ActionKind.ALERT:
             self._alert(action.detail)
             return
+        if action.kind is ActionKind.ABORT_MIGRATION:
+            self.runtime.abort_migration()  # the running migrate call then fails: the VM stays here
+            return
         with self._lock:
             if self._running is not None:
                 raise VmError(f"{self._running.value} still running; not starting {action.kind.value}")
@@ -166,6 +172,13 @@ class RealEnv:
                     self.runtime.destroy()
             elif action.kind is ActionKind.DESTROY_VM:
                 self.runtime.destroy()
+            elif action.kind is ActionKind.MIGRATE_VM:
+                if not action.address:
+                    raise VmError(f"host {action.target} publishes no hostname to migrate to")
+                self.runtime.migrate(
+                    self.migration_uri.format(host=action.address),
+                    self.migration_data_uri.format(host=action.address) if self.migration_data_uri else None,
+                )
         except VmError as e:
             result = ActionResult(action.kind, False, e.lease_held_elsewhere, str(e))
         except HostedEngineError as e:
@@ -224,3 +237,19 @@ class RealEnv:
 
     def local_maintenance(self) -> bool:
         return os.path.exists(os.path.join(self.state_dir, "local-maintenance"))
+
+    # -- live migration --------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """The domain's sdUUID and the Engine VM lease's version, read from storage now."""
+        sd_uuid = StorageDomain.open(self.domain.path).identity.sd_uuid
+        return f"{sd_uuid}:{self.lease.read().version}"
+
+    def request_migration(self, target: int) -> None:
+        """The admin's request (any thread); the agent takes it on its next tick."""
+        self._migrate_request = target
+        self.wake()
+
+    def take_migrate_request(self) -> int | None:
+        request, self._migrate_request = self._migrate_request, None
+        return request

@@ -1,4 +1,9 @@
-"""What the state machine sees in one tick, and what it asks for (plain values, no I/O)."""
+"""What the state machine sees in one tick, and what it asks for (plain values, no I/O).
+
+`identity` is "<sdUUID>:<lease version>", each host's own reading of the storage domain and of the
+Engine VM lease: a host that reads something else (another domain, a different lease file at the
+same path) must never receive the Engine VM, by migration or by a restart (ENVIRONMENT.md).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ class ActionKind(enum.Enum):
     START_VM = "start"
     SHUTDOWN_VM = "shutdown"
     DESTROY_VM = "destroy"
+    MIGRATE_VM = "migrate"  # live migration to `Action.target`
+    ABORT_MIGRATION = "abort-migration"
     ALERT = "alert"
 
 
@@ -43,6 +50,8 @@ class ActionKind(enum.Enum):
 class Action:
     kind: ActionKind
     detail: str = ""
+    target: int | None = None  # MIGRATE_VM: the destination's host id
+    address: str = ""  # MIGRATE_VM: the destination's hostname, as it publishes it
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class Peer:
     maintenance: bool = False
     stopped: bool = False
     fresh: bool = True  # its slot's timestamp changed recently (a live host id with a stale slot is not trusted)
+    identity: str = ""  # the storage domain and Engine VM lease as that host reads them ("" = not published)
+    migrating_to: int | None = None  # the host it announces it is live-migrating the Engine VM to
 
     @property
     def live(self) -> bool:
@@ -104,3 +115,6 @@ class Snapshot:
     lease_known: bool = True
     action_running: ActionKind | None = None
     action_result: ActionResult | None = None
+    identity: str = ""  # this host's reading of the domain and lease (peers must read the same to receive the VM)
+    network: float | None = None  # this host's network monitor: 0 = cut off (no live migration possible)
+    migrate_request: int | None = None  # admin asked to live-migrate the Engine VM: 0 = best host, N = host N

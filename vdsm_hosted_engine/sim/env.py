@@ -97,6 +97,10 @@ class SimEnv:
             world.shutdown_vm(host, destroy=False)
         elif action.kind is ActionKind.DESTROY_VM:
             world.shutdown_vm(host, destroy=True)
+        elif action.kind is ActionKind.MIGRATE_VM and action.target is not None:
+            world.migrate_vm(host, action.target)
+        elif action.kind is ActionKind.ABORT_MIGRATION:
+            world.abort_migration(host)
         elif action.kind is ActionKind.ALERT:
             world.alerts.append(f"{host.name}: {action.detail}")
             world.log(host, "notify", f"ALERT: {action.detail}")
@@ -128,3 +132,12 @@ class SimEnv:
 
     def local_maintenance(self) -> bool:
         return self.host.local_maintenance
+
+    def identity(self) -> str:
+        if not self.host.storage_ok:
+            raise StorageUnavailable("the lease file is unreachable")
+        return self.world.identity(self.host)
+
+    def take_migrate_request(self) -> int | None:
+        request, self.host.migrate_request = self.host.migrate_request, None
+        return request

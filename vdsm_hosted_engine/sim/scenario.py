@@ -18,6 +18,8 @@ A scenario directory holds `README` (purpose, expected outcome), `hosts.yaml`, `
     cut-network HOST|all | restore-network HOST|all | cut-storage HOST | restore-storage HOST
     kill-vm | engine-unhealthy | engine-healthy | degrade-host HOST cpu=0.95 mem=512 | heal-host HOST
     global-maintenance on|off | local-maintenance HOST on|off | set-priority HOST N
+    migrate-vm HOST [TARGET] (the admin's request on HOST; TARGET 0 or absent: the best host)
+    migrations ok|fail|hang | read-other-lease HOST (HOST reads another lease file at the same path)
 
 Log lines: `LEVEL  seconds  host/component: message`. Invariants are checked after every event
 (never two Engine VMs; a running VM is the lease holder) and reported as violations.
@@ -118,6 +120,9 @@ def run_command(world: World, command: Command) -> None:
     if name == "global-maintenance":
         _set_global_maintenance(world, args[0] == "on")
         return
+    if name == "migrations":
+        world.migration = args[0]
+        return
     for host in _hosts(world, args[0] if args else ""):
         if name == "power-on":
             world.power_on(host)
@@ -147,6 +152,10 @@ def run_command(world: World, command: Command) -> None:
                     host.bridge_up = value != "down"
         elif name == "heal-host":
             host.cpu_load, host.mem_free_mib, host.bridge_up = 0.05, 16384, True
+        elif name == "migrate-vm":
+            host.migrate_request = int(args[1]) if len(args) > 1 else 0
+        elif name == "read-other-lease":
+            world.identities[host.host_id] = "sim-domain:other-lease-file"
         elif name == "local-maintenance":
             host.local_maintenance = args[1] == "on"
         elif name == "set-priority":
@@ -172,6 +181,9 @@ COMMANDS = {
     "global-maintenance",
     "local-maintenance",
     "set-priority",
+    "migrate-vm",
+    "migrations",
+    "read-other-lease",
 }
 
 

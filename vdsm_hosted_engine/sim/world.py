@@ -36,6 +36,7 @@ BOOT_SECONDS = 20.0
 SHUTDOWN_SECONDS = 5.0
 DESTROY_SECONDS = 0.5
 REFUSE_SECONDS = 0.5
+MIGRATE_SECONDS = 1.0  # a live migration of the lab's guest takes ~0.9 s (ENVIRONMENT.md)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class SimHost:
     next_tick: float = float("inf")
     action: ActionKind | None = None
     result: ActionResult | None = None
+    migrate_request: int | None = None
 
     @property
     def name(self) -> str:
@@ -88,6 +90,7 @@ class World:
     engine_healthy: bool = True
     global_maintenance: bool = False
     vm_mem_mib: int = 4096
+    migration: str = "ok"  # how the next live migrations end: ok | fail | hang (until aborted)
 
     def __post_init__(self) -> None:
         self.hosts = {h: SimHost(h) for h in range(1, self.host_count + 1)}
@@ -98,6 +101,8 @@ class World:
         self.alerts: list[str] = []
         self.violations: list[str] = []
         self.current: SimHost | None = None  # whose agent is ticking (for the log)
+        self.identities: dict[int, str] = {}  # host id -> the domain/lease it reads (default: the real one)
+        self._lease_version = 0  # sanlock's lver: bumped at every acquisition
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -258,6 +263,7 @@ class World:
             self.at(self.dead_at(self.hosts[holder]), lambda: self._retry_start(host, generation))
             return
         self.lease = (host.host_id, host.lease_generation)
+        self._lease_version += 1
         host.vm = SimVm(VmStatus.POWERING_UP, self.now, generation)
         host.down_reason = ""
         self.log(host, "vm", "Engine VM starting (lease acquired)")
@@ -294,6 +300,53 @@ class World:
             self.finish(host, ActionResult(kind, True), generation)
 
         self.at(self.now + (DESTROY_SECONDS if destroy else SHUTDOWN_SECONDS), done)
+
+    def identity(self, host: SimHost) -> str:
+        return self.identities.get(host.host_id, f"sim-domain:{self.lease_version}")
+
+    @property
+    def lease_version(self) -> int:
+        return self._lease_version
+
+    def migrate_vm(self, host: SimHost, target_id: int) -> None:
+        """Live migration: after MIGRATE_SECONDS the VM (same boot) runs on the target with the lease,
+        if the target is still powered, joined and reading the same lease; otherwise the source keeps
+        it. `migration` = fail / hang make it fail at once / never finish (until aborted)."""
+        generation = host.generation
+        host.action = ActionKind.MIGRATE_VM
+        vm = host.vm
+
+        def fail(error: str) -> None:
+            self.log(host, "vm", f"live migration to host {target_id} failed: {error}")
+            self.finish(host, ActionResult(ActionKind.MIGRATE_VM, False, error=error), generation)
+
+        def done() -> None:
+            if host.action is not ActionKind.MIGRATE_VM or host.vm is not vm or vm is None:
+                return  # aborted, or the VM died meanwhile
+            target = self.hosts.get(target_id)
+            if self.migration == "hang":
+                return
+            if self.migration == "fail" or target is None or not target.powered or not target.in_lockspace:
+                fail("the destination did not take the VM")
+                return
+            if self.identity(target) != self.identity(host):
+                fail("the destination cannot acquire the Engine VM lease")
+                return
+            host.vm, host.down_reason = None, "migrated"
+            target.vm = SimVm(vm.status, vm.started_at, target.generation)
+            target.down_reason = ""
+            self.lease = (target.host_id, target.lease_generation)
+            self._lease_version += 1
+            self.log(host, "vm", f"Engine VM live-migrated to host {target_id} (lease handed over)")
+            self.finish(host, ActionResult(ActionKind.MIGRATE_VM, True), generation)
+            self.wake(target)
+
+        self.at(self.now + MIGRATE_SECONDS, done)
+
+    def abort_migration(self, host: SimHost) -> None:
+        if host.action is ActionKind.MIGRATE_VM:
+            self.log(host, "vm", "live migration aborted")
+            self.finish(host, ActionResult(ActionKind.MIGRATE_VM, False, error="aborted"), host.generation)
 
     # -- hosts ----------------------------------------------------------------------------------
 

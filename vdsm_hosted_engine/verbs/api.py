@@ -69,10 +69,8 @@ class HostedEngine:
         if mode == "global":
             self.backend.set_global_maintenance(True)
         elif mode == "local":
-            if self.backend.vm_status()[0].running:
-                raise InvalidRequest(
-                    "the Engine VM runs on this host: local maintenance is refused until it runs elsewhere"
-                )
+            # With the Engine VM here, the agent live-migrates it away first (or shuts it down so a
+            # better host restarts it when no host can receive it live).
             self.backend.set_local_maintenance(True)
         else:
             self.backend.set_global_maintenance(False)
@@ -94,6 +92,16 @@ class HostedEngine:
 
     def poweroffVM(self) -> bool:
         return self._manual(ActionKind.DESTROY_VM)
+
+    def migrateVM(self, hostId: int = 0) -> int:
+        if self.backend.whiteboard().global_maintenance:
+            raise InvalidRequest("global maintenance: HA does not move the Engine VM (start it by hand instead)")
+        if not self.backend.vm_status()[0].running:
+            raise InvalidRequest("the Engine VM does not run on this host: ask the host that runs it")
+        if hostId == self.backend.host_id:
+            raise InvalidRequest("the Engine VM runs on this host already")
+        self.backend.request_migration(hostId)
+        return hostId
 
     def checkLiveliness(self) -> dict[str, Any]:
         liveness = self.backend.liveness() or {}

@@ -222,6 +222,32 @@ class VmRuntime:
             if self._domain() is not None:
                 raise VmError(f"cannot destroy the Engine VM: {e}") from None
 
+    def migrate(self, destination_uri: str, data_uri: str | None = None) -> None:
+        """Live-migrate the Engine VM peer-to-peer (the source libvirtd talks to the destination's),
+        blocking until done. libvirt's sanlock plugin releases the lease as the guest pauses at the end
+        and the destination acquires it as it resumes; on any failure the VM keeps running here with
+        its lease. Raises VmError."""
+        dom = self._domain()
+        if dom is None:
+            raise VmError("the Engine VM does not run on this host")
+        params = {libvirt.VIR_MIGRATE_PARAM_URI: data_uri} if data_uri else {}
+        flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_ABORT_ON_ERROR
+        started = time.monotonic()
+        try:
+            dom.migrateToURI3(destination_uri, params, flags)
+        except libvirt.libvirtError as e:
+            raise VmError(f"live migration to {destination_uri} failed: {e}") from None
+        logger.info("Engine VM live-migrated to %s in %.2f s", destination_uri, time.monotonic() - started)
+
+    def abort_migration(self) -> None:
+        dom = self._domain()
+        if dom is None:
+            return
+        try:
+            dom.abortJob()
+        except libvirt.libvirtError as e:
+            logger.warning("could not abort the live migration: %s", e)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:

@@ -84,8 +84,8 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
 
     assert cli(conf, "--check-liveliness").stdout == "Hosted Engine is up!\n"
 
-    refused = cli(conf, "--set-maintenance", "--mode=local")
-    assert refused.returncode == 1 and "local maintenance is refused" in refused.stderr
+    refused = cli(conf, "--vm-migrate", "--host-id=1")
+    assert refused.returncode == 1 and "runs on this host already" in refused.stderr
 
     events = Client.unix(str(tmp_path / "run" / "hosted-engine.sock"))
     events.subscribe_events()

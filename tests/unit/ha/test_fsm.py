@@ -109,7 +109,10 @@ def test_local_maintenance_stops_a_vm_here_then_waits_with_score_zero():
     assert d.state is State.ENGINE_STOP
     assert [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
     assert d.score == 0
-    assert d.sentence == "shut down the Engine VM because this host entered local maintenance"
+    assert d.sentence == (
+        "shut down the Engine VM because this host entered local maintenance "
+        "(no live migration: this host cannot read the Engine VM lease)"
+    )
     d2 = decide(d.memory, engine_up_here(now=150, local_maintenance=True))
     assert d2.actions == ()
     d3 = decide(d2.memory, engine_up_here(now=100 + T.stop, local_maintenance=True))
@@ -267,7 +270,9 @@ def test_management_network_loss_hands_the_engine_over_when_the_gap_lasts():
     d2 = decide(d1.memory, engine_up_here(now=100 + T.handover_hold, **lost))
     assert d2.state is State.ENGINE_STOP and [a.kind for a in d2.actions] == [ActionKind.SHUTDOWN_VM]
     assert (
-        d2.sentence == "shut down the Engine VM because host 2 scores 3400, 1600 above this host (1800 (network -1600))"
+        d2.sentence
+        == "shut down the Engine VM because host 2 scores 3400, 1600 above this host (1800 (network -1600)) "
+        "(no live migration: this host cannot read the Engine VM lease)"
     )
 
 

@@ -29,6 +29,7 @@ class FakeBackend:
         self.vm = VmStatus.DOWN
         self.actions = []
         self.cleaned = []
+        self.migrations = []
         self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
 
     def whiteboard(self):
@@ -57,6 +58,9 @@ class FakeBackend:
 
     def clean_slot(self, host_id):
         self.cleaned.append(host_id)
+
+    def request_migration(self, host_id):
+        self.migrations.append(host_id)
 
     def wake(self):
         self.woken = True
@@ -121,12 +125,23 @@ def test_maintenance_modes(fake_api):
     assert backend.global_maintenance
     api["HostedEngine.setMaintenance"]({"mode": "none"})
     assert (backend.global_maintenance, backend.local) == (False, False)
-    backend.vm = VmStatus.UP
-    with pytest.raises(InvalidRequest, match="local maintenance is refused"):
-        api["HostedEngine.setMaintenance"]({"mode": "local"})
-    backend.vm = VmStatus.DOWN
+    backend.vm = VmStatus.UP  # the agent evacuates the Engine VM first (live migration, else shutdown)
     api["HostedEngine.setMaintenance"]({"mode": "local"})
     assert backend.local
+
+
+def test_migrate_vm_is_asked_of_the_host_running_it_and_never_in_global_maintenance(fake_api):
+    backend, api = fake_api
+    with pytest.raises(InvalidRequest, match="does not run on this host"):
+        api["HostedEngine.migrateVM"]({})
+    backend.vm = VmStatus.UP
+    with pytest.raises(InvalidRequest, match="runs on this host already"):
+        api["HostedEngine.migrateVM"]({"hostId": 1})
+    assert api["HostedEngine.migrateVM"]({}) == 0 and api["HostedEngine.migrateVM"]({"hostId": 2}) == 2
+    assert backend.migrations == [0, 2]
+    backend.global_maintenance = True
+    with pytest.raises(InvalidRequest, match="global maintenance"):
+        api["HostedEngine.migrateVM"]({"hostId": 2})
 
 
 def test_manual_vm_actions_only_in_global_maintenance(fake_api):
