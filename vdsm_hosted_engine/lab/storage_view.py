@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     backing, mountpoint, cut_file = (argv if argv is not None else sys.argv[1:])[:3]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s storage-view: %(message)s")
     # direct_io: every read and write reaches us (no page cache), as O_DIRECT users expect.
+    # nonempty: the view is mounted over the shared directory itself (same path on every host).
     FUSE(PassThrough(backing, cut_file), mountpoint, foreground=True, nothreads=False, direct_io=True,
-         allow_other=True, default_permissions=True)  # fmt: skip
+         allow_other=True, default_permissions=True, nonempty=True)  # fmt: skip
     return 0
 
 
