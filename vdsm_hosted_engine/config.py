@@ -209,6 +209,13 @@ HOST_KEYS: tuple[Key, ...] = (
         "where the migration stream goes, e.g. tcp://{host}-mig (a separate migration network)",
     ),
     _key(
+        "migration_unsafe",
+        parse_bool,
+        False,
+        "skip libvirt's shared-storage check, which knows NFS/GlusterFS/... but not every shared file "
+        "system (the lab's FUSE view); the domain identity and lease check still run",
+    ),
+    _key(
         "pki_dir", parse_abspath, "/etc/pki/vdsm", "VDSM's PKI: certs/vdsmcert.pem, keys/vdsmkey.pem, certs/cacert.pem"
     ),
 )
@@ -257,6 +264,7 @@ class HostConfig:
     host_cgroup: str | None = None
     migration_uri: str = "qemu+tls://{host}/system"
     migration_data_uri: str | None = None
+    migration_unsafe: bool = False
     pki_dir: str = "/etc/pki/vdsm"
     source: str = field(default="", compare=False)
 

@@ -101,6 +101,7 @@ class Daemon:
         os.makedirs(conf.run_dir, exist_ok=True)
         self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, conf.run_dir, conf.hooks_dir)
         self.env.migration_uri, self.env.migration_data_uri = conf.migration_uri, conf.migration_data_uri
+        self.env.migration_unsafe = conf.migration_unsafe
         self.runtime.on_event = self.env.wake
         hostname = conf.hostname or os.uname().nodename
         self.agent = Agent(

@@ -9,6 +9,7 @@
     hosted-engine-lab cut-network HOST|all | restore-network HOST|all
     hosted-engine-lab cut-storage HOST | restore-storage HOST
     hosted-engine-lab kill-vm | engine-unhealthy | engine-healthy
+    hosted-engine-lab degrade-host HOST cpu|memory | heal-host HOST
 
 Every command takes --dir (default /var/tmp/hosted-engine-lab). Needs root (namespaces, bridges).
 """
@@ -45,8 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument("host")
     for name in ("cut-network", "restore-network"):
         sub.add_parser(name).add_argument("host", help="a host name, or all")
-    for name in ("cut-storage", "restore-storage"):
+    for name in ("cut-storage", "restore-storage", "heal-host"):
         sub.add_parser(name).add_argument("host")
+    degrade = sub.add_parser("degrade-host", help="CPU or memory pressure on a host (its cgroup)")
+    degrade.add_argument("host")
+    degrade.add_argument("kind", choices=("cpu", "memory"))
     for name in ("kill-vm", "engine-unhealthy", "engine-healthy"):
         sub.add_parser(name)
     return parser
@@ -109,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             lab.set_network(args.host, args.command == "restore-network")
         elif args.command in ("cut-storage", "restore-storage"):
             lab.set_storage(args.host, args.command == "restore-storage")
+        elif args.command == "degrade-host":
+            lab.degrade(args.host, args.kind)
+        elif args.command == "heal-host":
+            lab.heal(args.host)
         elif args.command == "kill-vm":
             _say(f"killed the Engine VM's qemu on {lab.kill_vm()}")
         else:

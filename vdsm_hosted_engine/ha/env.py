@@ -77,7 +77,7 @@ class Env(Protocol):
         """Whether the admin put this host in local maintenance (a local flag)."""
 
     def identity(self) -> str:
-        """"<sdUUID>:<lease version>" as this host reads the domain and the Engine VM lease now;
+        """ "<sdUUID>:<lease version>" as this host reads the domain and the Engine VM lease now;
         raises when unreadable."""
 
     def take_migrate_request(self) -> int | None:

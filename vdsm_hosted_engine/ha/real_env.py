@@ -64,6 +64,7 @@ class RealEnv:
         self._migrate_request: int | None = None
         self.migration_uri = "qemu+tls://{host}/system"
         self.migration_data_uri: str | None = None
+        self.migration_unsafe = False
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class RealEnv:
                 self.runtime.migrate(
                     self.migration_uri.format(host=action.address),
                     self.migration_data_uri.format(host=action.address) if self.migration_data_uri else None,
+                    unsafe=self.migration_unsafe,
                 )
         except VmError as e:
             result = ActionResult(action.kind, False, e.lease_held_elsewhere, str(e))

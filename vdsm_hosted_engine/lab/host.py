@@ -40,6 +40,19 @@ QEMU_CONF = {
 }
 
 
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_CONTROLLERS = ("cpuacct", "memory")
+HOST_MEMORY = 2 * 1024**3  # each lab host's memory (its cgroup's limit)
+# libvirt's qemu hook, in every lab host: while /run/lab-slow-migration exists, an incoming migration
+# waits at its start (a slow destination that a test can crash mid-migration).
+QEMU_HOOK = """#!/bin/sh
+if [ "$2" = migrate ] && [ -e /run/lab-slow-migration ]; then
+  for i in $(seq 1 300); do [ -e /run/lab-slow-migration ] || break; sleep 0.1; done
+fi
+exit 0
+"""
+
+
 class LabError(HostedEngineError):
     """The lab could not do what was asked (one sentence saying what and why)."""
 
@@ -75,6 +88,7 @@ class LabHost:
     cache_dir: str
     init_pid: int | None = None
     init_started: int | None = None  # start time of init_pid, to never signal a recycled pid
+    cgroups: bool = False  # the host has its own cpuacct/memory cgroups (host_cgroup for its monitors)
 
     @property
     def dir(self) -> str:
@@ -99,11 +113,58 @@ class LabHost:
         return f"qemu:///system?socket={self.dir}/run/libvirt/libvirt-sock"
 
     @property
+    def cgroup(self) -> str:
+        """The host's cgroup name (v1, under each of CGROUP_CONTROLLERS)."""
+        return f"{self.switch}-{self.name}"
+
+    def cgroup_dirs(self) -> list[str]:
+        return [os.path.join(CGROUP_ROOT, c, self.cgroup) for c in CGROUP_CONTROLLERS]
+
+    def make_cgroups(self) -> bool:
+        """The host's own cgroups (its CPU and memory are what its monitors see); False when this
+        machine does not let us (then the host is the whole machine, as without the lab)."""
+        try:
+            for path in self.cgroup_dirs():
+                os.makedirs(path, exist_ok=True)
+            with open(os.path.join(CGROUP_ROOT, "memory", self.cgroup, "memory.limit_in_bytes"), "w") as f:
+                f.write(str(HOST_MEMORY))
+        except OSError as e:
+            logger.warning("%s: no cgroups of its own (%s): degrade-host cannot work", self.name, e)
+            self.remove_cgroups()
+            return False
+        return True
+
+    def remove_cgroups(self) -> None:
+        for path in self.cgroup_dirs():
+            deadline = time.monotonic() + 5
+            while os.path.isdir(path):
+                try:
+                    os.rmdir(path)
+                except OSError:  # processes of a killed host take a moment to leave it
+                    if time.monotonic() > deadline:
+                        logger.warning("could not remove cgroup %s", path)
+                        break
+                    time.sleep(0.05)
+
+    def _in_cgroups(self, argv: list[str]) -> list[str]:
+        """`argv` run inside the host's cgroups (children inherit them)."""
+        if not self.cgroups:
+            return argv
+        procs = [os.path.join(d, "cgroup.procs") for d in self.cgroup_dirs()]
+        script = "for f in " + " ".join(procs) + '; do echo $$ > "$f"; done; exec "$@"'
+        return ["sh", "-c", script, "sh", *argv]
+
+    @property
     def _seed(self) -> str:
         return os.path.join(self.cache_dir, "libvirt-cache")
 
     def state(self) -> dict:
-        return {"address": self.address, "init_pid": self.init_pid, "init_started": self.init_started}
+        return {
+            "address": self.address,
+            "init_pid": self.init_pid,
+            "init_started": self.init_started,
+            "cgroups": self.cgroups,
+        }
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -111,12 +172,12 @@ class LabHost:
         return self.init_pid is not None and process_start_time(self.init_pid) == self.init_started
 
     def _prepare(self) -> None:
-        for part in ("run", "log", "lib", "cache", "backing"):
+        for part in ("run", "log", "lib", "cache", "backing", "cgroup"):
             path = os.path.join(self.dir, part)
             if part in ("run", "lib") and os.path.exists(path):
                 shutil.rmtree(path)  # a restarted host boots clean; its conf/ and logs stay
             os.makedirs(path, exist_ok=True)
-        for marker in ("ready", "failed", "storage-cut"):
+        for marker in ("ready", "failed", "storage-cut", "lease-swap"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.dir, marker))
         # libvirt's empty state skeleton (it expects its folders to exist)
@@ -147,6 +208,10 @@ class LabHost:
                 )
             # What `hosted-engine --configure-host` does on a real host: lease through sanlock.
             host_setup.apply(host_setup.plan(self.dir))
+            os.makedirs(os.path.join(etc, "hooks"), exist_ok=True)
+            with open(os.path.join(etc, "hooks", "qemu"), "w", encoding="utf-8") as f:
+                f.write(QEMU_HOOK)
+            os.chmod(os.path.join(etc, "hooks", "qemu"), 0o755)
 
     def start(self, timeout: float = 90.0) -> dict:
         """Boot the host; returns hostinit's timeline (seconds to network, sanlock, libvirtd)."""
@@ -160,6 +225,8 @@ class LabHost:
             "--address", self.address, "--prefix", str(self.prefix), "--gateway", self.gateway,
             "--cache-dir", self.cache_dir,
         ]  # fmt: skip
+        self.cgroups = self.make_cgroups()
+        argv = self._in_cgroups(argv)
         with open(os.path.join(self.dir, "init.log"), "ab") as log:
             unshare = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -220,6 +287,9 @@ class LabHost:
             time.sleep(0.02)
         logger.info("crashed %s (init pid %d)", self.name, self.init_pid)
         self.init_pid = self.init_started = None
+        if self.cgroups:
+            self.remove_cgroups()
+            self.cgroups = False
 
     # -- commands inside ------------------------------------------------------------------------
 
@@ -234,7 +304,8 @@ class LabHost:
     def nsenter(self, argv: list[str]) -> list[str]:
         if not self.alive():
             raise LabError(f"{self.name} is not running")
-        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "--", *argv]
+        enter = ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "--"]
+        return enter + self._in_cgroups(argv)
 
     def run(
         self, argv: list[str], timeout: float | None = 600, input: str | None = None, check: bool = True
@@ -255,14 +326,27 @@ class LabHost:
             )
         return result
 
-    def spawn(self, argv: list[str], log: str) -> None:
-        """Start a daemon inside the host, detached: it becomes a child of the host's PID 1."""
-        self.run(["setsid", "-f", "sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', log, *argv], timeout=30)
+    def spawn(self, argv: list[str], log: str, pid_file: str | None = None) -> None:
+        """Start a daemon inside the host, detached: it becomes a child of the host's PID 1. Its pid
+        (in the host's pid namespace) is appended to `pid_file` when given."""
+        record = f'echo $$ >> "{pid_file}"; ' if pid_file else ""
+        script = record + 'exec "$@" >>"$0" 2>&1 </dev/null'
+        self.run(["setsid", "-f", "sh", "-c", script, log, *argv], timeout=30)
 
     def python(self, module: str, *args: str) -> list[str]:
         return [sys.executable, "-m", module, *args]
 
     # -- faults ---------------------------------------------------------------------------------
+
+    def set_lease_swap(self, swapped: bool) -> None:
+        """The host's storage view serves `other.leases` at the Engine VM lease's path (or not)."""
+        marker = os.path.join(self.dir, "lease-swap")
+        if swapped:
+            with open(marker, "w", encoding="utf-8"):
+                pass
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
 
     def set_storage(self, reachable: bool) -> None:
         """Cut (every I/O of this host on the domain fails with EIO) or restore its storage."""

@@ -44,7 +44,10 @@ def _run(*argv: str) -> None:
 
 def _mounts(host_dir: str, lab_dir: str) -> None:
     _run("mount", "--make-rprivate", "/")
+    cgroups = os.path.join(host_dir, "cgroup")
+    _run("mount", "--rbind", "/sys/fs/cgroup", cgroups)  # kept across the new sysfs below
     _run("mount", "-t", "sysfs", "sysfs", "/sys")  # a sysfs that shows this network namespace
+    _run("mount", "--rbind", cgroups, "/sys/fs/cgroup")
     for source, target in BIND_MOUNTS:
         _run("mount", "--bind", os.path.join(host_dir, source), target)
     for name in ("hosts", "resolv.conf"):

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.lab import appliance as appliance_
 from vdsm_hosted_engine.lab.host import LabError, LabHost, _ip
 from vdsm_hosted_engine.lab.sanlock_daemon import default_cache_dir
@@ -122,6 +123,7 @@ class Lab:
         for name, host_state in state["hosts"].items():
             host = self._host(name, host_state["address"])
             host.init_pid, host.init_started = host_state["init_pid"], host_state["init_started"]
+            host.cgroups = host_state.get("cgroups", False)
             self.hosts[name] = host
 
     def save(self) -> None:
@@ -304,8 +306,27 @@ class Lab:
         self.save()
         return self.host_ids[name]
 
+    def _lab_settings(self, host: LabHost) -> None:
+        """What deploy/join wrote, plus the lab's own: migration over the lab's plain TCP libvirtd
+        listeners, and the host's cgroup as what its CPU and memory monitors measure."""
+        from dataclasses import replace
+
+        from vdsm_hosted_engine import config as config_
+
+        conf = config_.load_host_config(host.host_conf)
+        wanted = replace(
+            conf,
+            migration_uri="qemu+tcp://{host}/system",
+            migration_unsafe=True,  # libvirt does not know our FUSE view is shared; our identity check does
+            host_cgroup=host.cgroup if host.cgroups else None,
+        )
+        if wanted != conf:
+            with open(host.host_conf, "w", encoding="utf-8") as f:
+                f.write(config_.render_host_config(wanted))
+
     def start_agent(self, name: str) -> None:
         host = self.host(name)
+        self._lab_settings(host)
         host.spawn(
             host.python("vdsm_hosted_engine.daemon", f"--config={host.host_conf}",
                         f"--agent-config={os.path.join(self.dir, 'agent.conf')}"),
@@ -391,6 +412,55 @@ class Lab:
     def set_storage(self, name: str, reachable: bool) -> None:
         self.host(name).set_storage(reachable)
 
+    def degrade(self, name: str, kind: str) -> None:
+        """Load host `name`: `cpu` (busy loops at nice 19, one per CPU) or `memory` (a process holding
+        all but 64 MiB of what is free in the host's memory); its monitors see it through its cgroup."""
+        host = self.host(name)
+        if not host.cgroups:
+            raise LabError(f"{name} has no cgroups of its own on this machine: degrade-host cannot work")
+        if kind == "cpu":
+            hog = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"]
+            for _ in range(os.cpu_count() or 1):
+                host.spawn(hog, "/var/log/lab-degrade.log", pid_file="/run/lab-degrade.pids")
+        elif kind == "memory":
+            from vdsm_hosted_engine.lab.host import CGROUP_ROOT, HOST_MEMORY
+
+            with open(os.path.join(CGROUP_ROOT, "memory", host.cgroup, "memory.usage_in_bytes")) as f:
+                used = int(f.read())
+            size = HOST_MEMORY - used - 64 * 1024**2
+            hog = [sys.executable, "-c", f"import time\nb = b'x' * {size}\ntime.sleep(1e9)"]
+            host.spawn(hog, "/var/log/lab-degrade.log", pid_file="/run/lab-degrade.pids")
+        else:
+            raise LabError(f"degrade-host: {kind!r} is not cpu or memory")
+
+    def heal(self, name: str) -> None:
+        """Stop what `degrade` started on `name` (by the pids it recorded inside the host)."""
+        host = self.host(name)
+        if host.alive():
+            host.run(["sh", "-c", "[ -e /run/lab-degrade.pids ] && kill $(cat /run/lab-degrade.pids); "
+                      "rm -f /run/lab-degrade.pids; true"])  # fmt: skip
+
+    def set_lease_swap(self, name: str, swapped: bool) -> None:
+        """Make host `name` read a different lease file at the Engine VM lease's path (a fresh sanlock
+        resource of the same name, version 0), or the real one again."""
+        host = self.host(name)
+        other = os.path.join(host.dir, "other.leases")
+        if swapped:
+            real = os.path.join(self.storage, constants.HA_AGENT_DIR, constants.LEASES_FILE)
+            shutil.copyfile(real, other)
+            host.run(host.python("vdsm_hosted_engine.lab.lab", "write-resource", other))
+        host.set_lease_swap(swapped)
+
+    def slow_migrations(self, name: str, slow: bool) -> None:
+        """While set, an incoming migration on `name` waits at its start (libvirt's qemu hook)."""
+        marker = os.path.join(self.host(name).dir, "run", "lab-slow-migration")
+        if slow:
+            with open(marker, "w", encoding="utf-8"):
+                pass
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+
     def kill_vm(self) -> str:
         """SIGKILL the Engine VM's qemu (a VM crash); returns the host it ran on."""
         from vdsm_hosted_engine.lab.audit import qemu_processes
@@ -418,3 +488,10 @@ class Lab:
             if time.monotonic() > deadline:
                 raise LabError(f"{what}: not within {timeout:.0f} s")
             time.sleep(interval)
+
+
+if __name__ == "__main__":  # helpers run inside a host: `python -m vdsm_hosted_engine.lab.lab write-resource PATH`
+    if sys.argv[1:2] == ["write-resource"]:
+        import sanlock
+
+        sanlock.write_resource(constants.LOCKSPACE_NAME, constants.ENGINE_VM_RESOURCE, [(sys.argv[2], 0)])

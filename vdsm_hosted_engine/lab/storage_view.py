@@ -21,6 +21,8 @@ import time
 
 from fuse import FUSE, FuseOSError, Operations
 
+from vdsm_hosted_engine import constants
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,6 +31,11 @@ class PassThrough(Operations):
         self.backing = backing
         self.cut_file = cut_file
         self.cut = False
+        # lab fault "a different lease file at the same path": <host dir>/lease-swap -> other.leases
+        host_dir = os.path.dirname(cut_file)
+        self.swap_file = os.path.join(host_dir, "lease-swap")
+        self.other_lease = os.path.join(host_dir, "other.leases")
+        self.swapped = False
         threading.Thread(target=self._watch, name="cut-watch", daemon=True).start()
 
     def _watch(self) -> None:
@@ -37,11 +44,17 @@ class PassThrough(Operations):
             if cut != self.cut:
                 logger.warning("storage %s", "CUT: every operation fails with EIO" if cut else "restored")
                 self.cut = cut
+            swapped = os.path.exists(self.swap_file)
+            if swapped != self.swapped:
+                logger.warning("the Engine VM lease is %s", "SWAPPED for another file" if swapped else "the real one")
+                self.swapped = swapped
             time.sleep(0.1)
 
     def _path(self, path: str) -> str:
         if self.cut:
             raise FuseOSError(errno.EIO)
+        if self.swapped and path == f"/{constants.HA_AGENT_DIR}/{constants.LEASES_FILE}":
+            return self.other_lease
         return os.path.join(self.backing, path.lstrip("/"))
 
     def __call__(self, op, *args):

@@ -222,7 +222,7 @@ class VmRuntime:
             if self._domain() is not None:
                 raise VmError(f"cannot destroy the Engine VM: {e}") from None
 
-    def migrate(self, destination_uri: str, data_uri: str | None = None) -> None:
+    def migrate(self, destination_uri: str, data_uri: str | None = None, unsafe: bool = False) -> None:
         """Live-migrate the Engine VM peer-to-peer (the source libvirtd talks to the destination's),
         blocking until done. libvirt's sanlock plugin releases the lease as the guest pauses at the end
         and the destination acquires it as it resumes; on any failure the VM keeps running here with
@@ -232,6 +232,8 @@ class VmRuntime:
             raise VmError("the Engine VM does not run on this host")
         params = {libvirt.VIR_MIGRATE_PARAM_URI: data_uri} if data_uri else {}
         flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_ABORT_ON_ERROR
+        if unsafe:
+            flags |= libvirt.VIR_MIGRATE_UNSAFE
         started = time.monotonic()
         try:
             dom.migrateToURI3(destination_uri, params, flags)

@@ -42,8 +42,11 @@ def test_no_migration_without_the_management_network_the_vm_is_stopped_instead()
 
 def test_a_host_reading_another_lease_gets_the_engine_neither_by_migration_nor_by_restart():
     other = peer(2, score=3400, identity="sd-1:0")
-    d = held(mem(State.ENGINE_UP), lambda now: up_here(now, score=2400, peers=[other]), first=100.0)
-    assert d.state is State.ENGINE_UP and d.actions == ()
+    d = decide(mem(State.ENGINE_UP), up_here(100.0, score=2400, peers=[other]))
+    assert d.state is State.ENGINE_UP and [a.kind for a in d.actions] == [ActionKind.ALERT]
+    assert "not handing the Engine VM to them" in d.sentence
+    d2 = decide(d.memory, up_here(100.0 + T.handover_hold, score=2400, peers=[other]))
+    assert d2.state is State.ENGINE_UP and d2.actions == ()  # and the alert is raised once
 
 
 def test_a_host_that_reads_another_lease_than_the_others_does_not_start_the_engine():
