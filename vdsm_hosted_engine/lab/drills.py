@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from vdsm_hosted_engine.lab import audit
 from vdsm_hosted_engine.lab.lab import Lab
+from vdsm_hosted_engine.lab.probe import Probe
 
 
 def healthy_host(lab: Lab) -> str | None:
@@ -63,6 +64,7 @@ class Result:
     target: str
     boots_before: int
     boots_after: int
+    pause: float | None = None  # migration: the longest gap in the Engine's answers (probe)
 
 
 def _vm_crash(lab: Lab, source: str) -> Callable[[str], bool]:
@@ -98,6 +100,45 @@ DRILLS: dict[str, Callable[[Lab, str], Callable[[str], bool]]] = {
     "storage-loss": _storage_loss,
     "host-crash": _host_crash,
 }
+
+
+def migrate(lab: Lab, how: str = "request", timeout: float = 120) -> Result:
+    """Live migration from the baseline, probed from the lab switch: `request` (hosted-engine
+    --vm-migrate on the Engine's host), `cpu` (CPU pressure on it), `local-maintenance` (put it in local
+    maintenance). Seconds: from the trigger to the Engine answering on another host; `pause`: the
+    longest gap in its answers. The trigger is undone afterwards."""
+    finding = baseline(lab)
+    source = finding.engine_host
+    assert source is not None
+    before = len(boot_ids(lab))
+    host = lab.host(source)
+    with Probe(lab.engine_address) as probe:
+        time.sleep(0.5)
+        started = time.monotonic()
+        try:
+            if how == "request":
+                host.run(host.python("vdsm_hosted_engine.cli.hosted_engine", "--vm-migrate"), timeout=timeout)
+            elif how == "cpu":
+                lab.degrade(source, "cpu")
+            elif how == "local-maintenance":
+                lab.call(source, "setMaintenance", {"mode": "local"})
+            else:
+                raise ValueError(f"no migration trigger {how!r}")
+            target = lab.wait(
+                "the Engine on another host", lambda: (h := lab.engine_host()) != source and h, timeout, 0.05
+            )
+            seconds = time.monotonic() - started
+            wait_healthy(lab, 30, lambda h: h == target)
+            time.sleep(0.5)
+        finally:
+            if how == "cpu":
+                lab.heal(source)
+            elif how == "local-maintenance":
+                lab.call(source, "setMaintenance", {"mode": "none"})
+    if len(probe.boot_ids()) != 1:
+        raise audit.AuditFailed(f"the guest rebooted during the migration: boot ids {probe.boot_ids()}")
+    audit.audit(lab, settle=60)
+    return Result(f"migration ({how})", seconds, source, target, before, len(boot_ids(lab)), probe.gap())
 
 
 def run(lab: Lab, name: str, timeout: float = 300) -> Result:

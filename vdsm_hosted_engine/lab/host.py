@@ -41,8 +41,9 @@ QEMU_CONF = {
 
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP_CONTROLLERS = ("cpuacct", "memory")
+CGROUP_CONTROLLERS = ("cpu", "cpuacct", "memory")
 HOST_MEMORY = 2 * 1024**3  # each lab host's memory (its cgroup's limit)
+HOST_CPUS = 1  # each lab host's CPUs (its cgroup's CFS quota): its load does not depend on the others
 # libvirt's qemu hook, in every lab host: while /run/lab-slow-migration exists, an incoming migration
 # waits at its start (a slow destination that a test can crash mid-migration).
 QEMU_HOOK = """#!/bin/sh
@@ -128,6 +129,11 @@ class LabHost:
                 os.makedirs(path, exist_ok=True)
             with open(os.path.join(CGROUP_ROOT, "memory", self.cgroup, "memory.limit_in_bytes"), "w") as f:
                 f.write(str(HOST_MEMORY))
+            cpu = os.path.join(CGROUP_ROOT, "cpu", self.cgroup)
+            with open(os.path.join(cpu, "cpu.cfs_period_us"), encoding="ascii") as f:
+                period = int(f.read())
+            with open(os.path.join(cpu, "cpu.cfs_quota_us"), "w", encoding="ascii") as f:
+                f.write(str(HOST_CPUS * period))
         except OSError as e:
             logger.warning("%s: no cgroups of its own (%s): degrade-host cannot work", self.name, e)
             self.remove_cgroups()

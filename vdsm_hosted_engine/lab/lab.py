@@ -413,14 +413,18 @@ class Lab:
         self.host(name).set_storage(reachable)
 
     def degrade(self, name: str, kind: str) -> None:
-        """Load host `name`: `cpu` (busy loops at nice 19, one per CPU) or `memory` (a process holding
+        """Load host `name`: `cpu` (low-priority busy loops) or `memory` (a process holding
         all but 64 MiB of what is free in the host's memory); its monitors see it through its cgroup."""
         host = self.host(name)
         if not host.cgroups:
             raise LabError(f"{name} has no cgroups of its own on this machine: degrade-host cannot work")
         if kind == "cpu":
+            from vdsm_hosted_engine.lab.host import HOST_CPUS
+
+            # Busy loops at the lowest priority: they take every cycle of the host's CPU quota that its
+            # own processes (the Engine VM among them) leave.
             hog = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"]
-            for _ in range(os.cpu_count() or 1):
+            for _ in range(HOST_CPUS + 1):
                 host.spawn(hog, "/var/log/lab-degrade.log", pid_file="/run/lab-degrade.pids")
         elif kind == "memory":
             from vdsm_hosted_engine.lab.host import CGROUP_ROOT, HOST_MEMORY

@@ -116,6 +116,32 @@ def test_cpu_load_excludes_the_engine_vm(tmp_path):
     assert monitor.probe() == pytest.approx(0.3)
 
 
+def test_a_host_in_its_own_cgroup_counts_its_cgroups_memory_and_cpu(tmp_path, monkeypatch):
+    root = tmp_path / "cgroup"
+    for controller in ("cpu", "cpuacct", "memory"):
+        (root / controller / "host1").mkdir(parents=True)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:  8388608 kB\n")
+    memory = root / "memory" / "host1"
+    (memory / "memory.limit_in_bytes").write_text(str(2048 * 2**20))
+    (memory / "memory.usage_in_bytes").write_text(str(1600 * 2**20))
+    (memory / "memory.stat").write_text(f"cache 1\ntotal_inactive_file {100 * 2**20}\n")
+    assert MemoryMonitor(str(meminfo), cgroup="host1", cgroup_root=str(root)).probe() == 2048 - 1500
+    (root / "cpu/host1/cpu.cfs_quota_us").write_text("100000")  # one CPU of the machine's
+    (root / "cpu/host1/cpu.cfs_period_us").write_text("100000")
+    usage = root / "cpuacct/host1/cpuacct.usage"
+    clock = [1000.0]
+    monkeypatch.setattr("vdsm_hosted_engine.broker.monitors.host.time.monotonic", lambda: clock[0])
+    monitor = CpuLoadMonitor(lambda: 1.0, cgroup="host1", cgroup_root=str(root))
+    usage.write_text(str(5 * 10**9))
+    with pytest.raises(ValueError, match="first sample"):
+        monitor.probe()
+    clock[0] += 10  # 10 s of one CPU: 9 s used, 1 s of it by the Engine VM
+    usage.write_text(str(14 * 10**9))
+    monitor.engine_cpu_seconds = lambda: 2.0
+    assert monitor.probe() == pytest.approx(0.8)
+
+
 def test_network_tcp_and_none():
     import socket
 

@@ -74,7 +74,7 @@ class MemoryMonitor(Monitor):
 
 class CpuLoadMonitor(Monitor):
     """Busy fraction of the host over the last interval, minus the Engine VM's own CPU time: from
-    /proc/stat, or the host cgroup's `cpuacct.usage` against wall time x CPUs."""
+    /proc/stat, or the host cgroup's `cpuacct.usage` against wall time x the CPUs it may use."""
 
     name = "cpu-load-no-engine"
 
@@ -90,18 +90,30 @@ class CpuLoadMonitor(Monitor):
         self.engine_cpu_seconds = engine_cpu_seconds
         self.stat = stat
         self.usage = os.path.join(cgroup_root, "cpuacct", cgroup, "cpuacct.usage") if cgroup else None
+        self.quota = os.path.join(cgroup_root, "cpu", cgroup) if cgroup else None
         self.hz = os.sysconf("SC_CLK_TCK")
         self._last: tuple[float, float, float | None] | None = None
 
     def _read(self) -> tuple[float, float]:
         """(busy seconds, capacity seconds), both cumulative."""
         if self.usage:
-            return _read_int(self.usage) / 1e9, time.monotonic() * (os.cpu_count() or 1)
+            return _read_int(self.usage) / 1e9, time.monotonic() * self._cpus()
         with open(self.stat, encoding="ascii") as f:
             fields = [int(x) for x in f.readline().split()[1:]]
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
         total = sum(fields[:8])
         return (total - idle) / self.hz, total / self.hz
+
+    def _cpus(self) -> float:
+        """The CPUs the host's cgroup may use: the machine's, or fewer under a CFS quota."""
+        cpus = float(os.cpu_count() or 1)
+        assert self.quota is not None
+        try:
+            quota = _read_int(os.path.join(self.quota, "cpu.cfs_quota_us"))
+            period = _read_int(os.path.join(self.quota, "cpu.cfs_period_us"))
+        except (OSError, ValueError):
+            return cpus
+        return min(cpus, quota / period) if quota > 0 and period > 0 else cpus
 
     def probe(self) -> float | None:
         busy, capacity = self._read()
