@@ -38,6 +38,7 @@ def main() -> int:
     floor = constants.host_dead_seconds(IO_TIMEOUT)
     times: dict[str, list[float]] = {}
     pauses: dict[str, list[float]] = {}
+    downtimes: dict[str, list[float]] = {}
     try:
         started = time.monotonic()
         lab.up(3)
@@ -64,7 +65,11 @@ def main() -> int:
                 times.setdefault(result.drill, []).append(result.seconds)
                 if result.pause is not None:
                     pauses.setdefault(result.drill, []).append(result.pause)
-                pause = f", pause {result.pause:.2f} s" if result.pause is not None else ""
+                if result.downtime is not None:
+                    downtimes.setdefault(result.drill, []).append(result.downtime)
+                pause = f", probe gap {result.pause:.2f} s" if result.pause is not None else ""
+                if result.downtime is not None:
+                    pause += f", libvirt downtime {result.downtime:.3f} s"
                 print(f"  {result.drill:29} {result.source} -> {result.target}: {result.seconds:6.1f} s{pause}",
                       flush=True)  # fmt: skip
     finally:
@@ -76,7 +81,9 @@ def main() -> int:
     for name, values in times.items():
         note = notes.get(name, "")
         if name in pauses:
-            note = f"guest pause median {statistics.median(pauses[name]):.2f} s, max {max(pauses[name]):.2f} s"
+            note = f"probe gap median {statistics.median(pauses[name]):.2f} s, max {max(pauses[name]):.2f} s"
+        if name in downtimes:
+            note += f"; libvirt downtime median {statistics.median(downtimes[name]) * 1000:.0f} ms"
         print(f"{name:29} {len(values):>4} {statistics.median(values):7.2f}s {min(values):6.2f}s {max(values):6.2f}s"
               f"  {note}")  # fmt: skip
     return 0

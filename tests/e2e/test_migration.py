@@ -17,7 +17,12 @@ def _check(steady, result):
     assert result.target != result.source
     assert result.boots_after == result.boots_before, "the guest was rebooted (a new boot record)"
     assert result.pause is not None and result.pause < 1.0, f"the Engine did not answer for {result.pause:.2f} s"
-    steady.record(f"{result.drill}: {result.source} -> {result.target}", result.seconds, f"pause {result.pause:.2f} s")
+    libvirt = f", libvirt downtime {result.downtime:.2f} s" if result.downtime is not None else ""
+    steady.record(
+        f"{result.drill}: {result.source} -> {result.target}",
+        result.seconds,
+        f"probe gap {result.pause:.2f} s{libvirt}",
+    )
     finding = audit.look(steady.lab)
     assert finding.lease_holders == [result.target] == [finding.engine_host]
 

@@ -65,6 +65,7 @@ class Result:
     boots_before: int
     boots_after: int
     pause: float | None = None  # migration: the longest gap in the Engine's answers (probe)
+    downtime: float | None = None  # migration: the guest's pause as libvirt measured it on the destination
 
 
 def _vm_crash(lab: Lab, source: str) -> Callable[[str], bool]:
@@ -138,7 +139,26 @@ def migrate(lab: Lab, how: str = "request", timeout: float = 120) -> Result:
     if len(probe.boot_ids()) != 1:
         raise audit.AuditFailed(f"the guest rebooted during the migration: boot ids {probe.boot_ids()}")
     audit.audit(lab, settle=60)
-    return Result(f"migration ({how})", seconds, source, target, before, len(boot_ids(lab)), probe.gap())
+    downtime = migration_downtime(lab, target)
+    return Result(f"migration ({how})", seconds, source, target, before, len(boot_ids(lab)), probe.gap(), downtime)
+
+
+def migration_downtime(lab: Lab, host: str) -> float | None:
+    """The last incoming migration's guest downtime in seconds, from the host's libvirtd (its completed
+    job statistics), None if libvirt does not say."""
+    import libvirt
+
+    try:
+        conn = libvirt.open(lab.host(host).libvirt_uri)
+    except libvirt.libvirtError:
+        return None
+    try:
+        stats = conn.lookupByName("HostedEngine").jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    except libvirt.libvirtError:
+        return None
+    finally:
+        conn.close()
+    return stats["downtime"] / 1000 if "downtime" in stats else None
 
 
 def run(lab: Lab, name: str, timeout: float = 300) -> Result:
