@@ -33,8 +33,8 @@ class FileBackend:
         self.file = WhiteboardFile(path)
         self.board = self.file.read() if cached else None
 
-    def whiteboard(self):
-        return self.board if self.board is not None else self.file.read()
+    def whiteboard(self, fresh=False):
+        return self.board if self.board is not None and not fresh else self.file.read()
 
     def liveness(self):
         return {h: Liveness.LIVE for h in range(1, 9)}

@@ -138,11 +138,12 @@ class Daemon:
 
     # -- the verbs' backend --------------------------------------------------------------------
 
-    def whiteboard(self) -> Whiteboard:
+    def whiteboard(self, fresh: bool = False) -> Whiteboard:
         """The agent's view from its last cycle while it is fresh (at most two ticks old): the verbs
-        then cost no storage I/O; otherwise one read of the whole area."""
+        then cost no storage I/O; otherwise, or when `fresh` (a precondition another host may have
+        just changed, e.g. global maintenance set on another host), one read of the whole area."""
         board = self.agent.board
-        if board is not None and self.env.now() - self.agent.board_at <= 2 * self.conf.tick:
+        if not fresh and board is not None and self.env.now() - self.agent.board_at <= 2 * self.conf.tick:
             return board
         return self.whiteboard_file.read()
 

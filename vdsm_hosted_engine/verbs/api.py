@@ -79,7 +79,7 @@ class HostedEngine:
         return True
 
     def _manual(self, kind: ActionKind) -> bool:
-        if not self.backend.whiteboard().global_maintenance:
+        if not self.backend.whiteboard(fresh=True).global_maintenance:
             raise InvalidRequest("HA manages the Engine VM: set global maintenance before starting or stopping it")
         self.backend.vm_action(kind)
         return True
@@ -94,7 +94,7 @@ class HostedEngine:
         return self._manual(ActionKind.DESTROY_VM)
 
     def migrateVM(self, hostId: int = 0) -> int:
-        if self.backend.whiteboard().global_maintenance:
+        if self.backend.whiteboard(fresh=True).global_maintenance:
             raise InvalidRequest("global maintenance: HA does not move the Engine VM (start it by hand instead)")
         if not self.backend.vm_status()[0].running:
             raise InvalidRequest("the Engine VM does not run on this host: ask the host that runs it")

@@ -30,9 +30,11 @@ class FakeBackend:
         self.actions = []
         self.cleaned = []
         self.migrations = []
+        self.fresh_reads = 0
         self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
 
-    def whiteboard(self):
+    def whiteboard(self, fresh=False):
+        self.fresh_reads += fresh
         return wb.Whiteboard(wb.GlobalSlot(self.global_maintenance), dict(self.slots), {})
 
     def liveness(self):
@@ -148,6 +150,7 @@ def test_manual_vm_actions_only_in_global_maintenance(fake_api):
     backend, api = fake_api
     with pytest.raises(InvalidRequest, match="set global maintenance"):
         api["HostedEngine.startVM"]({})
+    assert backend.fresh_reads == 1  # not the agent's cached view: another host may have just set it
     backend.global_maintenance = True
     for verb, kind in (
         ("startVM", ActionKind.START_VM),
