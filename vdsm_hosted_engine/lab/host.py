@@ -70,6 +70,26 @@ def process_start_time(pid: int) -> int | None:
     return int(text[text.rindex(")") + 2 :].split()[19])
 
 
+def _processes_in(netns: str) -> list[tuple[int, str, str, str]]:
+    """(pid, command, state, kernel wait channel) of the processes in a network namespace."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or not netns:
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/net") != netns:
+                continue
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/wchan", encoding="ascii", errors="replace") as f:
+                wchan = f.read()
+        except OSError:
+            continue
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        found.append((int(entry), command, stat[stat.rindex(")") + 2], wchan))
+    return found
+
+
 def _ip(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(["ip", *argv], capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
@@ -237,6 +257,18 @@ class LabHost:
             unshare = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
+        try:
+            return self._boot(unshare, timeout)
+        except BaseException:
+            self.crash()  # a half-started host leaves nothing behind
+            if self.cgroups:
+                self.remove_cgroups()
+                self.cgroups = False
+            unshare.kill()
+            unshare.wait()
+            raise
+
+    def _boot(self, unshare: subprocess.Popen, timeout: float) -> dict:
         deadline = time.monotonic() + 10
         children = ""
         while not children:
@@ -286,6 +318,10 @@ class LabHost:
         if not self.alive():
             return
         assert self.init_pid is not None
+        try:
+            netns = os.readlink(f"/proc/{self.init_pid}/ns/net")
+        except OSError:
+            netns = ""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.init_pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -293,9 +329,26 @@ class LabHost:
             time.sleep(0.02)
         logger.info("crashed %s (init pid %d)", self.name, self.init_pid)
         self.init_pid = self.init_started = None
+        self._wait_gone(netns)
         if self.cgroups:
             self.remove_cgroups()
             self.cgroups = False
+
+    def _wait_gone(self, netns: str, timeout: float = 10.0) -> None:
+        """Wait for the kernel to tear the dead host's network namespace down (its veth goes with it).
+        Processes that outlive their killed namespace (stuck in the kernel) are written to
+        `lingering.log` for a post-mortem; the veth, ours by its exact name, is then deleted."""
+        deadline = time.monotonic() + timeout
+        while _ip("link", "show", self.veth, check=False).returncode == 0:
+            if time.monotonic() > deadline:
+                lingering = _processes_in(netns)
+                with open(os.path.join(self.dir, "lingering.log"), "a", encoding="utf-8") as f:
+                    f.write(f"{time.ctime()}: {len(lingering)} process(es) outlived the crash: {lingering}\n")
+                logger.warning("%s: %d process(es) outlived the crash %s; deleting %s", self.name,
+                               len(lingering), lingering, self.veth)  # fmt: skip
+                _ip("link", "del", self.veth, check=False)
+                return
+            time.sleep(0.05)
 
     # -- commands inside ------------------------------------------------------------------------
 
