@@ -483,14 +483,20 @@ class Lab:
         return text.strip()
 
     def wait(self, what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
+        """Poll `predicate` until truthy. It may fail meanwhile (a daemon restarting, a host booting):
+        the last failure is named if the time runs out."""
         deadline = time.monotonic() + timeout
+        last = ""
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 value = predicate()
                 if value:
                     return value
+                last = f"last value {value!r}"
+            except Exception as e:
+                last = f"last error {type(e).__name__}: {e}"
             if time.monotonic() > deadline:
-                raise LabError(f"{what}: not within {timeout:.0f} s")
+                raise LabError(f"{what}: not within {timeout:.0f} s ({last})")
             time.sleep(interval)
 
 
