@@ -332,13 +332,11 @@ class Lab:
                         f"--agent-config={os.path.join(self.dir, 'agent.conf')}"),
             "/var/log/vdsm-hosted-engine.log",
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not os.path.exists(host.socket):
-            if time.monotonic() > deadline:
-                raise LabError(
-                    f"{name}: the daemon did not open its socket (see {host.dir}/log/vdsm-hosted-engine.log)"
-                )
-            time.sleep(0.1)
+        self.wait(f"{name}'s agent past StartState (its host id joined)", lambda: self._agent_joined(name), 90, 0.2)
+
+    def _agent_joined(self, name: str) -> bool:
+        """The daemon answers and its agent left StartState: it holds its host id and sees the others."""
+        return os.path.exists(self.host(name).socket) and self.call(name, "getScore")["state"] != "StartState"
 
     def restart_host(self, name: str) -> dict:
         """Boot a crashed host again with its configuration, and start its agent."""
