@@ -87,6 +87,7 @@ class Lab:
         self.hosts: dict[str, LabHost] = {}
         self.switch_created = False
         self.host_ids: dict[str, int] = {}
+        self._saving = threading.Lock()
         self._load()
 
     # -- state ----------------------------------------------------------------------------------
@@ -128,18 +129,19 @@ class Lab:
 
     def save(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
-        state = {
-            "switch": self.switch,
-            "network": str(self.network),
-            "switch_created": self.switch_created,
-            "engine_address": self.engine_address,
-            "host_ids": self.host_ids,
-            "hosts": {name: host.state() for name, host in self.hosts.items()},
-        }
-        tmp = f"{self.state_path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=1)
-        os.replace(tmp, self.state_path)
+        with self._saving:  # hosts boot in parallel threads, each saving its pid when up
+            state = {
+                "switch": self.switch,
+                "network": str(self.network),
+                "switch_created": self.switch_created,
+                "engine_address": self.engine_address,
+                "host_ids": self.host_ids,
+                "hosts": {name: host.state() for name, host in self.hosts.items()},
+            }
+            tmp = f"{self.state_path}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(state, f, indent=1)
+            os.replace(tmp, self.state_path)
 
     def host(self, name: str) -> LabHost:
         if name not in self.hosts:
