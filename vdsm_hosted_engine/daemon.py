@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "hosted-engine.sock"
 STATUS_EVENT = "|hosted-engine|status"
+MIGRATE_ANSWER_TIMEOUT = 30.0  # an agent cycle blocked this long is stuck on storage or libvirt
 
 
 def read_vm_conf(path: str) -> VmConfig:
@@ -119,6 +120,7 @@ class Daemon:
         self.agent.listener = self._decided
         self.server = Server(methods(HostedEngine(self), Schema.load()))
         self._last_event: tuple[str, int] | None = None
+        self._migration_request = threading.Lock()
 
     # -- events --------------------------------------------------------------------------------
 
@@ -182,8 +184,21 @@ class Daemon:
         else:
             self.env.begin(Action(kind))
 
-    def request_migration(self, host_id: int) -> None:
-        self.env.request_migration(host_id)
+    def request_migration(self, host_id: int) -> int:
+        """Hand the request to the agent (woken at once) and wait for its answer: the destination it
+        started migrating to, or InvalidRequest with the cycle's reason. One request at a time."""
+        with self._migration_request:
+            answered = self.agent.migration_answers
+            self.env.request_migration(host_id)
+            answer = self.agent.wait_migration_answer(answered, MIGRATE_ANSWER_TIMEOUT)
+        if answer is None:
+            raise InvalidRequest(
+                f"the agent did not take the request within {MIGRATE_ANSWER_TIMEOUT:.0f} s "
+                f"(it is busy: {self.agent.status()['sentence']}); it may still act on it"
+            )
+        if answer.target is None:
+            raise InvalidRequest(f"live migration refused: {answer.sentence.removeprefix('no action: ')}")
+        return answer.target
 
     def clean_slot(self, host_id: int) -> None:
         self.whiteboard_file.clear_host_slot(host_id, self.host_id)

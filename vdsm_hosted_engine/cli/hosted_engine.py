@@ -191,19 +191,18 @@ def _run(argv: list[str]) -> int:
 
 
 def _vm_migrate(args: argparse.Namespace, poll: float = 0.3, timeout: float = 300.0) -> int:
-    """Ask for the live migration, then follow the agent until it is over (its state says how)."""
-    _call(args, "migrateVM", {"hostId": args.host_id or 0})
+    """Ask for the live migration (the agent answers at once: refused, or the destination it started
+    migrating to), then follow the agent until the migration is over (its state says how)."""
+    target = _call(args, "migrateVM", {"hostId": args.host_id or 0})
+    print(f"live-migrating the Engine VM to host {target}")
     deadline = time.monotonic() + timeout
-    began = False
     while time.monotonic() < deadline:
         score = _call(args, "getScore")
         state, sentence = score["state"], score["sentence"].removeprefix("no action: ")
         if state in ("EngineDown", "LocalMaintenance"):  # it ran here when asked: it left
             print(f"Success: the Engine VM left this host ({sentence})")
             return 0
-        if state == "EngineMigratingAway":
-            began = True
-        elif began or ("live migration" in sentence and "refused" in sentence):
+        if state != "EngineMigratingAway":
             print(f"Failed: {sentence}", file=sys.stderr)
             return 1
         time.sleep(poll)

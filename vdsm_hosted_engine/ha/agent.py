@@ -42,6 +42,15 @@ class AgentConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
+@dataclass(frozen=True)
+class MigrationAnswer:
+    """The agent's answer to the admin's last live-migration request."""
+
+    number: int  # how many requests this agent has answered, this one included
+    target: int | None  # the destination it started migrating to; None: refused
+    sentence: str  # the cycle's sentence (why, when refused)
+
+
 def engine_status(vm: VmStatus, reason: str, monitors: MonitorValues, state: State) -> dict[str, str]:
     """This host's engine-status JSON, as oVirt publishes it."""
     if vm.running:
@@ -109,6 +118,8 @@ class Agent:
         self.board_at = 0.0
         self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
         self._seen: dict[int, tuple[int, float]] = {}
+        self._answers = threading.Condition()
+        self._answer = MigrationAnswer(0, None, "")
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -185,6 +196,7 @@ class Agent:
         return snapshot, monitors
 
     def tick(self) -> Decision | None:
+        snapshot: Snapshot | None = None
         try:
             snapshot, monitors = self.refresh()
             self.last_snapshot = snapshot
@@ -194,29 +206,55 @@ class Agent:
             if signature != self._last_bug:
                 logger.exception("bug in the agent's refresh/decide step")
                 self._last_bug = signature
-            logger.info(BUG_SENTENCE.format(step="decide"))
+            sentence = BUG_SENTENCE.format(step="decide")
+            logger.info(sentence)
+            if snapshot is not None and snapshot.migrate_request is not None:
+                self._answer_migration(None, sentence)
             return None
         self._last_bug = ""
         if decision.state is not self.memory.state:
             logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
         self.memory = decision.memory
+        migrating_to: int | None = None
+        sentence = decision.sentence
         for action in decision.actions:
             if action.kind is ActionKind.MIGRATE_VM and self.board is not None:
                 slot = self.board.hosts.get(action.target or 0)
                 action = replace(action, address=slot.hostname if slot else "")
             try:
                 self.env.begin(action)
+                if action.kind is ActionKind.MIGRATE_VM:
+                    migrating_to = action.target
             except HostedEngineError as e:
                 logger.error("could not begin %s: %s", action.kind.value, e)
+                sentence = f"could not begin {action.kind.value}: {e}"
         self._publish(decision, snapshot, monitors)
         self._log(decision)
         self.last = decision
+        if snapshot.migrate_request is not None:
+            self._answer_migration(migrating_to, sentence)
         if self.listener is not None:
             try:
                 self.listener(decision)
             except Exception:
                 logger.exception("bug in the decision listener")
         return decision
+
+    def _answer_migration(self, target: int | None, sentence: str) -> None:
+        with self._answers:
+            self._answer = MigrationAnswer(self._answer.number + 1, target, sentence)
+            self._answers.notify_all()
+
+    @property
+    def migration_answers(self) -> int:
+        """How many live-migration requests this agent has answered."""
+        return self._answer.number
+
+    def wait_migration_answer(self, after: int, timeout: float) -> MigrationAnswer | None:
+        """The answer to the first request taken after `after` answers, None if none came in time."""
+        with self._answers:
+            self._answers.wait_for(lambda: self._answer.number > after, timeout)
+            return self._answer if self._answer.number > after else None
 
     def _publish(self, decision: Decision, snapshot: Snapshot, monitors: MonitorValues) -> None:
         cfg = self.config

@@ -6,7 +6,9 @@ Safety (must hold at every instant; checked first, never waited for):
 Agreement (holds once the agents have seen the last change; waited for up to `settle` seconds):
 - every live host's daemon answers, and all their views name the same host as running the Engine;
 - no host's agent believes it runs the VM (an EngineUp-like state) while it has no qemu for it, and the
-  host running it says so.
+  host running it says so;
+- every live host publishes the same identity (storage domain and Engine VM lease as it reads them), so
+  any of them may receive the Engine VM live.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Finding:
     lease_holders: list[str]
     views: dict[str, str | None] = field(default_factory=dict)  # host -> host name its view says runs the Engine
     states: dict[str, str] = field(default_factory=dict)  # host -> its agent's state
+    identities: dict[str, str] = field(default_factory=dict)  # host -> the identity it publishes
     safety: list[str] = field(default_factory=list)
     agreement: list[str] = field(default_factory=list)
 
@@ -88,8 +91,9 @@ def lease_holders(lab: Lab) -> list[str]:
     return holders
 
 
-def _view(lab: Lab, name: str) -> tuple[str | None, str]:
-    """(host name the daemon's whiteboard view says runs a healthy-or-starting Engine, its agent state)."""
+def _view(lab: Lab, name: str) -> tuple[str | None, str, str]:
+    """(host name the daemon's whiteboard view says runs a healthy-or-starting Engine, its agent state,
+    the identity it publishes in its own slot)."""
     status = lab.call(name, "getStatus", timeout=5)
     score = lab.call(name, "getScore", timeout=5)
     by_id = {v: k for k, v in lab.host_ids.items()}
@@ -98,7 +102,10 @@ def _view(lab: Lab, name: str) -> tuple[str | None, str]:
         for host_id, entry in status.items()
         if host_id.isdigit() and entry.get("live-data") and entry.get("engine-status", {}).get("vm") == "up"
     ]
-    return (running[0] if len(running) == 1 else ("+".join(sorted(running)) or None)), score["state"]
+    own = status.get(str(lab.host_ids.get(name)), {})
+    extra = dict(line.partition("=")[::2] for line in str(own.get("extra", "")).splitlines() if "=" in line)
+    where = running[0] if len(running) == 1 else ("+".join(sorted(running)) or None)
+    return where, score["state"], extra.get("identity", "")
 
 
 def look(lab: Lab) -> Finding:
@@ -112,13 +119,15 @@ def look(lab: Lab) -> Finding:
         if not os.path.exists(host.socket):
             continue  # not configured / agent not started
         try:
-            finding.views[host.name], finding.states[host.name] = _view(lab, host.name)
+            finding.views[host.name], finding.states[host.name], finding.identities[host.name] = _view(lab, host.name)
         except Exception as e:  # a daemon that does not answer is a finding, not a crash
             finding.agreement.append(f"{host.name}'s daemon does not answer: {e}")
     if len(set(finding.views.values())) > 1:
         finding.agreement.append(f"views disagree on where the Engine runs: {finding.views}")
     if finding.views and set(finding.views.values()) != {finding.engine_host}:
         finding.agreement.append(f"views {finding.views} but qemu runs on {finding.engine_host}")
+    if len(set(finding.identities.values())) > 1:
+        finding.agreement.append(f"hosts publish different identities: {finding.identities}")
     for name, state in finding.states.items():
         if state in BELIEVES_RUNNING and name != finding.engine_host:
             finding.agreement.append(f"{name} is in {state} without the Engine VM")

@@ -42,12 +42,16 @@ def boot_ids(lab: Lab) -> list[str]:
 
 
 def baseline(lab: Lab, timeout: float = 240) -> audit.Finding:
-    """Every host up with its agent, links and storage restored, no maintenance, a healthy Engine
-    whose host's agent is in EngineUp, and a clean audit."""
+    """Every host up with its agent, links and storage restored, no load, the real lease file, plain
+    migrations, no maintenance, a healthy Engine whose host's agent is in EngineUp, and a clean audit
+    (which waits for every host to publish the same identity again)."""
     for name, host in lab.hosts.items():
         if not host.alive():
             lab.restart_host(name)
         host.set_storage(True)
+        lab.set_lease_swap(name, False)
+        lab.slow_migrations(name, False)
+        lab.heal(name)
     lab.set_network("all", True)
     for name in lab.hosts:
         lab.call(name, "setMaintenance", {"mode": "none"})

@@ -100,8 +100,7 @@ class HostedEngine:
             raise InvalidRequest("the Engine VM does not run on this host: ask the host that runs it")
         if hostId == self.backend.host_id:
             raise InvalidRequest("the Engine VM runs on this host already")
-        self.backend.request_migration(hostId)
-        return hostId
+        return self.backend.request_migration(hostId)
 
     def checkLiveliness(self) -> dict[str, Any]:
         liveness = self.backend.liveness() or {}

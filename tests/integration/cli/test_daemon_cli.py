@@ -86,6 +86,8 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
 
     refused = cli(conf, "--vm-migrate", "--host-id=1")
     assert refused.returncode == 1 and "runs on this host already" in refused.stderr
+    refused = cli(conf, "--vm-migrate")  # answered by the agent's next cycle, at once
+    assert refused.returncode == 1 and "live migration refused: no live eligible host" in refused.stderr
 
     events = Client.unix(str(tmp_path / "run" / "hosted-engine.sock"))
     events.subscribe_events()

@@ -63,6 +63,7 @@ class FakeBackend:
 
     def request_migration(self, host_id):
         self.migrations.append(host_id)
+        return host_id or 3  # the agent's choice
 
     def wake(self):
         self.woken = True
@@ -139,7 +140,7 @@ def test_migrate_vm_is_asked_of_the_host_running_it_and_never_in_global_maintena
     backend.vm = VmStatus.UP
     with pytest.raises(InvalidRequest, match="runs on this host already"):
         api["HostedEngine.migrateVM"]({"hostId": 1})
-    assert api["HostedEngine.migrateVM"]({}) == 0 and api["HostedEngine.migrateVM"]({"hostId": 2}) == 2
+    assert api["HostedEngine.migrateVM"]({}) == 3 and api["HostedEngine.migrateVM"]({"hostId": 2}) == 2
     assert backend.migrations == [0, 2]
     backend.global_maintenance = True
     with pytest.raises(InvalidRequest, match="global maintenance"):
