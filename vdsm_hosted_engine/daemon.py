@@ -191,10 +191,13 @@ class Daemon:
             answered = self.agent.migration_answers
             self.env.request_migration(host_id)
             answer = self.agent.wait_migration_answer(answered, MIGRATE_ANSWER_TIMEOUT)
+            if answer is None:
+                withdrawn = self.env.take_migrate_request() is not None
         if answer is None:
+            fate = "withdrawn" if withdrawn else "taken meanwhile: see getScore for what came of it"
             raise InvalidRequest(
-                f"the agent did not take the request within {MIGRATE_ANSWER_TIMEOUT:.0f} s "
-                f"(it is busy: {self.agent.status()['sentence']}); it may still act on it"
+                f"the agent did not answer within {MIGRATE_ANSWER_TIMEOUT:.0f} s (its last cycle: "
+                f"{self.agent.status()['sentence']}); the request was {fate}"
             )
         if answer.target is None:
             raise InvalidRequest(f"live migration refused: {answer.sentence.removeprefix('no action: ')}")

@@ -249,9 +249,12 @@ class RealEnv:
 
     def request_migration(self, target: int) -> None:
         """The admin's request (any thread); the agent takes it on its next tick."""
-        self._migrate_request = target
+        with self._lock:
+            self._migrate_request = target
         self.wake()
 
     def take_migrate_request(self) -> int | None:
-        request, self._migrate_request = self._migrate_request, None
+        """The pending request, once (the agent's tick; or the verb withdrawing one never taken)."""
+        with self._lock:
+            request, self._migrate_request = self._migrate_request, None
         return request
