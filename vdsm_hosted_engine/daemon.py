@@ -120,7 +120,6 @@ class Daemon:
         self.agent.listener = self._decided
         self.server = Server(methods(HostedEngine(self), Schema.load()))
         self._last_event: tuple[str, int] | None = None
-        self._migration_request = threading.Lock()
 
     # -- events --------------------------------------------------------------------------------
 
@@ -185,14 +184,9 @@ class Daemon:
             self.env.begin(Action(kind))
 
     def request_migration(self, host_id: int) -> int:
-        """Hand the request to the agent (woken at once) and wait for its answer: the destination it
-        started migrating to, or InvalidRequest with the cycle's reason. One request at a time."""
-        with self._migration_request:
-            answered = self.agent.migration_answers
-            self.env.request_migration(host_id)
-            answer = self.agent.wait_migration_answer(answered, MIGRATE_ANSWER_TIMEOUT)
-            if answer is None:
-                withdrawn = self.env.take_migrate_request() is not None
+        """The agent's answer to the request: the destination it started migrating to, or
+        InvalidRequest with the cycle's reason."""
+        answer, withdrawn = self.agent.ask_migration(host_id, MIGRATE_ANSWER_TIMEOUT)
         if answer is None:
             fate = "withdrawn" if withdrawn else "taken meanwhile: see getScore for what came of it"
             raise InvalidRequest(

@@ -119,6 +119,7 @@ class Agent:
         self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
         self._seen: dict[int, tuple[int, float]] = {}
         self._answers = threading.Condition()
+        self._asking = threading.Lock()
         self._answer = MigrationAnswer(0, None, "")
 
     # -- one cycle ---------------------------------------------------------------------------
@@ -255,6 +256,18 @@ class Agent:
         with self._answers:
             self._answers.wait_for(lambda: self._answer.number > after, timeout)
             return self._answer if self._answer.number > after else None
+
+    def ask_migration(self, target: int, timeout: float) -> tuple[MigrationAnswer | None, bool]:
+        """The admin's live-migration request (any thread, one at a time): hand it to the loop and wait
+        for the cycle's answer. No answer in time: the request is withdrawn unless the loop took it
+        meanwhile; returns (None, withdrawn)."""
+        with self._asking:
+            answered = self.migration_answers
+            self.env.request_migration(target)
+            answer = self.wait_migration_answer(answered, timeout)
+            if answer is not None:
+                return answer, False
+            return None, self.env.take_migrate_request() is not None
 
     def _publish(self, decision: Decision, snapshot: Snapshot, monitors: MonitorValues) -> None:
         cfg = self.config

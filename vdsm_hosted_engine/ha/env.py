@@ -80,5 +80,9 @@ class Env(Protocol):
         """ "<sdUUID>:<lease version>" as this host reads the domain and the Engine VM lease now;
         raises when unreadable."""
 
+    def request_migration(self, target: int) -> None:
+        """Record the admin's request to live-migrate the Engine VM (0: to the best host) and wake the
+        agent (any thread)."""
+
     def take_migrate_request(self) -> int | None:
         """A pending admin request to live-migrate the Engine VM (0: to the best host), once."""

@@ -138,6 +138,10 @@ class SimEnv:
             raise StorageUnavailable("the lease file is unreachable")
         return self.world.identity(self.host)
 
+    def request_migration(self, target: int) -> None:
+        self.host.migrate_request = target
+        self.wake()
+
     def take_migrate_request(self) -> int | None:
         request, self.host.migrate_request = self.host.migrate_request, None
         return request

@@ -2,6 +2,8 @@
 answer to every live-migration request."""
 
 import logging
+import threading
+import time
 
 from vdsm_hosted_engine.ha import fsm
 from vdsm_hosted_engine.ha.agent import BUG_SENTENCE
@@ -36,42 +38,49 @@ def _engine_up(hosts: int) -> tuple[World, object]:
     return world, world.hosts[running]
 
 
+def _answered_by_next_tick(host, target: int):
+    """ask_migration from another thread (as a verb does), the loop's next tick in this one."""
+    result = []
+    asking = threading.Thread(target=lambda: result.append(host.agent.ask_migration(target, 10)))
+    answered = host.agent.migration_answers
+    asking.start()
+    while host.migrate_request is None:  # the request is in
+        assert asking.is_alive()
+        time.sleep(0.001)
+    host.agent.tick()
+    asking.join()
+    ((answer, withdrawn),) = result
+    assert answer is not None and answer.number == answered + 1 and not withdrawn
+    return answer
+
+
 def test_a_migration_request_is_answered_with_the_destination_the_agent_chose():
     world, host = _engine_up(2)
     other = next(h for h in world.hosts if h != host.host_id)
-    agent = host.agent
-    answered = agent.migration_answers
-    host.migrate_request = 0
-    agent.tick()
-    answer = agent.wait_migration_answer(answered, 0)
-    assert answer is not None and answer.target == other and answer.number == answered + 1
-    assert "live-migrating" in answer.sentence
+    answer = _answered_by_next_tick(host, 0)
+    assert answer.target == other and "live-migrating" in answer.sentence
 
 
 def test_a_refused_migration_request_is_answered_with_the_reason():
     _, host = _engine_up(1)
-    agent = host.agent
-    host.migrate_request = 0
-    agent.tick()
-    answer = agent.wait_migration_answer(0, 0)
-    assert answer is not None and answer.target is None
-    assert "refused: no live eligible host" in answer.sentence
+    answer = _answered_by_next_tick(host, 0)
+    assert answer.target is None and "refused: no live eligible host" in answer.sentence
 
 
 def test_a_migration_request_meeting_a_bug_is_still_answered(monkeypatch):
     _, host = _engine_up(1)
-    host.migrate_request = 2
 
     def broken(*args):
         raise RuntimeError("the state machine exploded")
 
     monkeypatch.setattr(fsm, "step", broken)
-    assert host.agent.tick() is None
-    answer = host.agent.wait_migration_answer(0, 0)
-    assert answer is not None and answer.target is None and answer.sentence == BUG_SENTENCE.format(step="decide")
+    answer = _answered_by_next_tick(host, 2)
+    assert answer.target is None and answer.sentence == BUG_SENTENCE.format(step="decide")
 
 
-def test_no_answer_without_a_request():
+def test_a_request_the_loop_does_not_take_in_time_is_withdrawn():
     _, host = _engine_up(1)
+    assert host.agent.ask_migration(2, 0.01) == (None, True)
+    assert host.migrate_request is None
     host.agent.tick()
-    assert host.agent.wait_migration_answer(0, 0.01) is None
+    assert host.agent.wait_migration_answer(0, 0) is None  # nothing was left to act on later
