@@ -466,7 +466,9 @@ class Lab:
                 os.unlink(marker)
 
     def kill_vm(self) -> str:
-        """SIGKILL the Engine VM's qemu (a VM crash); returns the host it ran on."""
+        """SIGKILL the Engine VM's qemu (a VM crash) and wait until that process has exited (a process
+        being killed still shows in /proc while the kernel tears its memory down); returns the host
+        it ran on."""
         from vdsm_hosted_engine.lab.audit import qemu_processes
 
         found = qemu_processes(self)
@@ -474,6 +476,7 @@ class Lab:
             raise LabError("the Engine VM runs nowhere")
         name, pid = found[0]
         os.kill(pid, signal.SIGKILL)  # a root-namespace pid, just matched to the host's pid namespace
+        self.wait(f"qemu {pid} on {name} gone", lambda: (name, pid) not in qemu_processes(self), 30, 0.02)
         return name
 
     def set_engine_health(self, healthy: bool) -> str:
