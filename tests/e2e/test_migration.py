@@ -6,6 +6,7 @@ import time
 import pytest
 
 from vdsm_hosted_engine.lab import audit, drills
+from vdsm_hosted_engine.storage.whiteboard import info_from_text
 
 
 def _needs_cgroups(lab):
@@ -47,8 +48,11 @@ def test_a_destination_reading_a_different_lease_file_is_refused(steady):
     odd_id = lab.host_ids[odd]
     lab.set_lease_swap(odd, True)
     try:
-        lab.wait(f"{odd} publishing what it reads", lambda: lab.call(source, "getStatus")[str(odd_id)]["extra"]
-                 .split("identity=")[1].split("\n")[0].endswith(":0"), 30)  # fmt: skip
+        lab.wait(
+            f"{odd} publishing what it reads",
+            lambda: info_from_text(lab.call(source, "getStatus")[str(odd_id)]["extra"])["identity"].endswith(":0"),
+            30,
+        )
         host = lab.host(source)
         refused = host.run(
             host.python("vdsm_hosted_engine.cli.hosted_engine", "--vm-migrate", f"--host-id={odd_id}"), check=False

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vdsm_hosted_engine import constants
+from vdsm_hosted_engine.storage import whiteboard
 
 if TYPE_CHECKING:
     from vdsm_hosted_engine.lab.lab import Lab
@@ -103,7 +104,7 @@ def _view(lab: Lab, name: str) -> tuple[str | None, str, str]:
         if host_id.isdigit() and entry.get("live-data") and entry.get("engine-status", {}).get("vm") == "up"
     ]
     own = status.get(str(lab.host_ids.get(name)), {})
-    extra = dict(line.partition("=")[::2] for line in str(own.get("extra", "")).splitlines() if "=" in line)
+    extra = whiteboard.info_from_text(str(own.get("extra", "")))
     where = running[0] if len(running) == 1 else ("+".join(sorted(running)) or None)
     return where, score["state"], extra.get("identity", "")
 

@@ -450,6 +450,12 @@ def info_text(slot: HostSlot) -> str:
     return "".join(f"{k}={v}\n" for k, v in slot.info.items())
 
 
+def info_from_text(text: str) -> dict[str, str]:
+    """`info_text`'s pairs back from a status's "extra" (lines without "=" are skipped: it is a view,
+    not a slot to validate)."""
+    return dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
+
+
 def host_status_dict(slot: HostSlot) -> dict[str, Any]:
     """One host in the shape of oVirt's `hosted-engine --vm-status --json` (without live-data)."""
     return {

@@ -63,6 +63,7 @@ def test_decodes_a_hand_built_ovirt_block_byte_for_byte():
     assert slot.state == "EngineDown"
     assert dict(slot.extra) == {}
     assert wb.info_text(slot).encode() == OVIRT_INFO
+    assert wb.info_from_text(wb.info_text(slot)) == dict(slot.info)
 
 
 def test_decodes_minimal_seven_field_ovirt_record():
