@@ -13,6 +13,7 @@ Every error says whose fault it is::
     +-- SanlockError                   sanlock refused or failed; carries sanlock's errno and message
     |   +-- HostIdNotHeld              a write needs this host's host id and sanlock says it is not held
     |   +-- LeaseHeldElsewhere         -243: another host holds the lease
+    |   +-- LockspaceBusy              EBUSY: leaving refused, a process (the Engine VM) holds a lease
     +-- BugError                       our own bug (an invariant broke); always logged with traceback
 
 Errors carry fields and render their message from them, so tests and callers can match on
@@ -21,6 +22,7 @@ fields instead of parsing text.
 
 from __future__ import annotations
 
+import errno as errno_
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -126,6 +128,20 @@ class HostIdNotHeld(SanlockError):
 class LeaseHeldElsewhere(SanlockError):
     code = 2202
     expected = True
+
+
+class LockspaceBusy(SanlockError):
+    """rem_lockspace(unused=True) refused: a lease in the lockspace is held here (by the Engine VM),
+    and leaving would make sanlock kill its holder."""
+
+    code = 2203
+    expected = True
+
+    def __init__(self, host_id: int) -> None:
+        self.host_id = host_id
+        super().__init__(
+            "rem_lockspace", errno_.EBUSY, f"host id {host_id} is kept: a process on this host holds a lease"
+        )
 
 
 class BugError(HostedEngineError):

@@ -47,10 +47,11 @@ def tmp_domain(tmp_path, sanlock_admin):
 class SimHost:
     """A simulated host: its own sanlock daemon and a storage process bound to it."""
 
-    def __init__(self, host_id: int, daemon: SanlockDaemon, storage: StorageHost) -> None:
+    def __init__(self, host_id: int, daemon: SanlockDaemon, storage: StorageHost, domain_path: str) -> None:
         self.host_id = host_id
         self.daemon = daemon
         self.storage = storage
+        self.domain_path = domain_path
 
     def call(self, op, **args):
         return self.storage.call(op, **args)
@@ -59,6 +60,15 @@ class SimHost:
         """Everything of the host dies at once: its daemon and its lease-holding process."""
         self.daemon.kill()
         self.storage.kill()
+
+    def power_on(self):
+        """After a crash: a new daemon (same run dir and host name) and a new storage process."""
+        self.daemon.start()
+        self.storage = StorageHost(self.domain_path, self.daemon.env, f"host{self.host_id}")
+
+    def process(self, name):
+        """Another process bound to this host's daemon (a lease holder standing in for qemu)."""
+        return StorageHost(self.domain_path, self.daemon.env, f"host{self.host_id}-{name}")
 
 
 @pytest.fixture
@@ -72,7 +82,9 @@ def sanlock_hosts(tmp_path, tmp_domain):
             daemon = SanlockDaemon(str(tmp_path / f"host{host_id}"), f"he-test-host{host_id}")
             daemon.start()
             try:
-                host = SimHost(host_id, daemon, StorageHost(tmp_domain.path, daemon.env, f"host{host_id}"))
+                host = SimHost(
+                    host_id, daemon, StorageHost(tmp_domain.path, daemon.env, f"host{host_id}"), tmp_domain.path
+                )
             except BaseException:
                 daemon.stop(timeout=2)
                 raise

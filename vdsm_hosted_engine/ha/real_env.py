@@ -18,12 +18,13 @@ import time
 from collections.abc import Iterator
 
 from vdsm_hosted_engine.broker.broker import Broker
-from vdsm_hosted_engine.errors import HostedEngineError, SanlockError
+from vdsm_hosted_engine.errors import HostedEngineError, LockspaceBusy, SanlockError
 from vdsm_hosted_engine.ha import mail
 from vdsm_hosted_engine.ha.env import MonitorValues
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
 from vdsm_hosted_engine.storage.domain import StorageDomain
-from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness
+from vdsm_hosted_engine.storage.sanlock_resource import live_owner
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
 from vdsm_hosted_engine.virt import hooks
@@ -32,6 +33,7 @@ from vdsm_hosted_engine.virt.runtime import VmError, VmRuntime
 logger = logging.getLogger(__name__)
 
 ALERT_HOOK_POINT = "hosted_engine_alert"
+JOIN_BACKOFF_MAX = 30.0  # seconds between attempts to join the lockspace while it keeps failing
 
 
 class RealEnv:
@@ -60,6 +62,9 @@ class RealEnv:
         self._running: ActionKind | None = None
         self._result: ActionResult | None = None
         self._joining = False
+        self._join_retry_at = 0.0
+        self._join_failures = 0
+        self._join_error = ""
         self._paused = threading.Event()
         self._migrate_request: int | None = None
         self.migration_uri = "qemu+tls://{host}/system"
@@ -95,44 +100,62 @@ class RealEnv:
     def ensure_lockspace(self) -> bool:
         if self._paused.is_set():
             return False
-        held = self.lockspace.holds(self.host_id)
-        if held:
+        if self.lockspace.holds(self.host_id):
             return True
         with self._lock:
-            if self._joining:
+            if self._joining or time.monotonic() < self._join_retry_at:
                 return False
             self._joining = True
         threading.Thread(target=self._join, name="join-lockspace", daemon=True).start()
         return False
 
     def _join(self) -> None:
+        """Join once; a failure is logged once, then counted, and retried with back-off (1, 2, 4 ...
+        30 s): with the storage gone a join fails at once, and retrying every tick flooded the log."""
         try:
             self.lockspace.join(self.host_id)
-            logger.info("joined the lockspace as host id %d", self.host_id)
+            failed, self._join_failures = self._join_failures, 0
+            after = f" after {failed} failed attempt(s)" if failed else ""
+            logger.info("joined the lockspace as host id %d%s", self.host_id, after)
         except HostedEngineError as e:
-            logger.warning("joining the lockspace failed: %s", e)
+            self._join_failures += 1
+            delay = min(JOIN_BACKOFF_MAX, 2.0 ** (self._join_failures - 1))
+            with self._lock:
+                self._join_retry_at = time.monotonic() + delay
+            if str(e) != self._join_error:
+                logger.warning("joining the lockspace failed: %s; retrying with back-off", e)
+            else:
+                logger.debug("joining the lockspace failed again (%d attempts): %s", self._join_failures, e)
+            self._join_error = str(e)
         finally:
             with self._lock:
                 self._joining = False
             self.wake()
 
     def leave_lockspace(self) -> None:
-        """Release the host id unless the Engine VM holds its lease here (sanlock would kill it)."""
-        if self.runtime.status()[0].running:
-            logger.info("keeping host id %d: the Engine VM runs here and holds its lease", self.host_id)
-            return
+        """Release the host id, unless a process here holds a lease in it (the Engine VM, or one
+        being started): sanlock itself refuses then (`unused`), whatever libvirt can tell us."""
         try:
             self.lockspace.leave(self.host_id)
+        except LockspaceBusy:
+            logger.info("keeping host id %d: the Engine VM holds its lease on this host", self.host_id)
         except SanlockError as e:
             logger.warning("could not leave the lockspace: %s", e)
+
+    def hosts(self) -> dict[int, HostLease] | None:
+        try:
+            return self.lockspace.hosts()
+        except SanlockError as e:
+            logger.debug("sanlock cannot list the hosts: %s", e)
+            return None
 
     def liveness(self) -> dict[int, Liveness] | None:
         hosts = self.lockspace.hosts()
         return None if hosts is None else {h: lease.liveness for h, lease in hosts.items()}
 
     def lease_owner(self) -> int | None:
-        owners = self.lease.owners()
-        return owners[0].host_id if owners else None
+        owner = live_owner(self.lease.owners(), self.hosts())
+        return owner.host_id if owner else None
 
     # -- whiteboard ------------------------------------------------------------------------------
 

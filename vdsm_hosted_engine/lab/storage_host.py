@@ -26,6 +26,9 @@ _OPS = (
     "holds",
     "hosts",
     "owners",
+    "owner_records",
+    "host_leases",
+    "live_owner",
     "write_slot",
     "read",
     "set_global_maintenance",
@@ -92,6 +95,7 @@ def _serve(domain_path: str) -> None:
     from vdsm_hosted_engine.storage import whiteboard
     from vdsm_hosted_engine.storage.domain import StorageDomain
     from vdsm_hosted_engine.storage.sanlock_lockspace import sanlock_errors
+    from vdsm_hosted_engine.storage.sanlock_resource import live_owner
 
     domain = StorageDomain.open(domain_path)
     lockspace = domain.lockspace()
@@ -104,7 +108,7 @@ def _serve(domain_path: str) -> None:
             lockspace.join(args["host_id"])
             return True
         if op == "leave":
-            lockspace.leave(args["host_id"])
+            lockspace.leave(args["host_id"], unused=args.get("unused", True))
             return True
         if op == "holds":
             return lockspace.holds(args["host_id"])
@@ -113,6 +117,14 @@ def _serve(domain_path: str) -> None:
             return None if hosts is None else {str(k): v.liveness.value for k, v in hosts.items()}
         if op == "owners":
             return [o.host_id for o in lease.owners()]
+        if op == "owner_records":
+            return [[o.host_id, o.generation] for o in lease.owners()]
+        if op == "host_leases":
+            hosts = lockspace.hosts()
+            return None if hosts is None else {str(k): [v.liveness.value, v.generation] for k, v in hosts.items()}
+        if op == "live_owner":
+            owner = live_owner(lease.owners(), lockspace.hosts())
+            return owner.host_id if owner else None
         if op == "write_slot":
             slot = whiteboard.HostSlot(
                 host_id=args["host_id"],

@@ -9,6 +9,7 @@ from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, Hea
 from vdsm_hosted_engine.sim.world import BOOT_SECONDS, SimHost, World
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.sanlock_resource import live_owner
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
 
 
@@ -62,12 +63,14 @@ class SimEnv:
         host.renew_stopped_at = None
 
     def liveness(self) -> dict[int, Liveness] | None:
-        return self.world.view(self.host)
+        hosts = self.world.hosts_view(self.host)
+        return None if hosts is None else {h: lease.liveness for h, lease in hosts.items()}
 
     def lease_owner(self) -> int | None:
         if not self.host.storage_ok:
             raise StorageUnavailable("the lease file is unreachable")
-        return self.world.lease_holder()
+        owner = live_owner(self.world.owners(), self.world.hosts_view(self.host))
+        return owner.host_id if owner else None
 
     def read_whiteboard(self) -> Whiteboard:
         if not self.host.storage_ok:

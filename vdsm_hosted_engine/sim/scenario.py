@@ -10,6 +10,8 @@ A scenario directory holds `README` (purpose, expected outcome), `hosts.yaml`, `
     start: [1, 2, 3]      # optional
     priorities: {2: 10}   # optional
     timeouts: {health: 60}  # optional overrides of ha.fsm.Timeouts
+    engine_within: 120    # optional liveness bound: the Engine is up and healthy within this many
+                          # seconds of the last command, and still at the end (else a violation)
 
 `commands`: one per line, `<seconds> <command> [args]`, `#` comments. HOST is a host id or `engine`
 (the host running the Engine VM at that moment):
@@ -226,6 +228,20 @@ class Checker:
             self.outages.append((self._down_since, None))
 
 
+def liveness_violations(outages: list[tuple[float, float | None]], last_fault: float, bound: float) -> list[str]:
+    """Liveness: the outage running at or after the last fault ends within `bound` seconds of it."""
+    found = []
+    for start, end in outages:
+        if end is None:
+            found.append(f"liveness: Engine unavailable from {start:.1f} to the end (last fault at {last_fault:.1f})")
+        elif end > last_fault and end - max(start, last_fault) > bound:
+            found.append(
+                f"liveness: Engine unavailable {start:.1f} - {end:.1f}, more than {bound:.0f} s after "
+                f"the last fault at {last_fault:.1f}"
+            )
+    return found
+
+
 # -- logging -------------------------------------------------------------------------------------
 
 
@@ -287,6 +303,9 @@ def run(spec: dict, commands: list[Command]) -> Result:
             world.at(command.at, lambda c=command: run_command(world, c))
         world.run_until(float(spec.get("duration", 300)), checker)
         checker.finish(world)
+        if "engine_within" in spec:
+            last = max((c.at for c in commands), default=0.0)
+            checker.violations.extend(liveness_violations(checker.outages, last, float(spec["engine_within"])))
         running = world.running_vms()
         final = running[0] if len(running) == 1 else None
         for start, end in checker.outages:

@@ -26,7 +26,8 @@ from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Timeouts
 from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, VmStatus
-from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness
+from vdsm_hosted_engine.storage.sanlock_resource import LeaseOwner, live_owner
 
 logger = logging.getLogger(__name__)
 
@@ -168,20 +169,30 @@ class World:
             return Liveness.FAIL
         return Liveness.DEAD
 
-    def view(self, observer: SimHost) -> dict[int, Liveness] | None:
+    def hosts_view(self, observer: SimHost) -> dict[int, HostLease] | None:
+        """sanlock's get_hosts on `observer`: every host id with a delta lease on disk, with its
+        current generation; None (EAGAIN) until the observer's first renewals after joining."""
         if not observer.renewing or self.now < observer.joined_at + 2 * self.io_timeout:
             return None
-        return {h.host_id: self.true_liveness(h) for h in self.hosts.values() if h.joined}
+        return {h.host_id: self._lease_of(h) for h in self.hosts.values() if h.joined}
+
+    def owners(self) -> list[LeaseOwner]:
+        """sanlock's read_resource_owners: the owner record on disk. It stays after its holder's
+        lockspace died without releasing (power cut, storage lost for 8 x io): only a release
+        written while the holder could still renew clears it."""
+        if self.lease is None:
+            return []
+        holder, generation = self.lease
+        return [LeaseOwner(holder, generation, 0)]
 
     def lease_holder(self) -> int | None:
-        """The host the lease names, if it still counts (not released, not dead, same generation)."""
-        if self.lease is None:
-            return None
-        holder_id, generation = self.lease
-        holder = self.hosts[holder_id]
-        if holder.lease_generation != generation or self.true_liveness(holder) in (Liveness.DEAD, Liveness.FREE):
-            return None
-        return holder_id
+        """Whom sanlock's acquire treats as the holder: the owner record, unless its host id
+        rejoined with a newer generation or is dead or free (the same rule as `live_owner`)."""
+        owner = live_owner(self.owners(), {h.host_id: self._lease_of(h) for h in self.hosts.values()})
+        return owner.host_id if owner else None
+
+    def _lease_of(self, host: SimHost) -> HostLease:
+        return HostLease(host.host_id, host.lease_generation, 0, self.io_timeout, self.true_liveness(host))
 
     def dead_at(self, host: SimHost) -> float:
         stopped = host.renew_stopped_at if host.renew_stopped_at is not None else self.now

@@ -22,7 +22,7 @@ from typing import Any
 import sanlock
 
 from vdsm_hosted_engine import constants
-from vdsm_hosted_engine.errors import LeaseHeldElsewhere, SanlockError
+from vdsm_hosted_engine.errors import LeaseHeldElsewhere, LockspaceBusy, SanlockError
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +139,20 @@ class Lockspace:
         with sanlock_errors("add_lockspace"):
             sanlock.add_lockspace(self.name, host_id, self.path, offset=0, iotimeout=info.io_timeout, wait=wait)
 
-    def leave(self, host_id: int, wait: bool = True) -> None:
-        """Release `host_id`. sanlock kills any process still holding a lease in it."""
+    def leave(self, host_id: int, wait: bool = True, unused: bool = True) -> None:
+        """Release `host_id`. With `unused` (the default) sanlock refuses with EBUSY (raised as
+        LockspaceBusy) while any process holds a lease in the lockspace, so leaving can never kill
+        the Engine VM; `unused=False` would make sanlock kill the lease holders first."""
         if self.holds(host_id) is False:
             return
         logger.info("leaving lockspace %s (host id %d)", self.name.decode(), host_id)
-        with sanlock_errors("rem_lockspace"):
-            sanlock.rem_lockspace(self.name, host_id, self.path, offset=0, wait=wait)
+        try:
+            with sanlock_errors("rem_lockspace"):
+                sanlock.rem_lockspace(self.name, host_id, self.path, offset=0, wait=wait, unused=unused)
+        except SanlockError as e:
+            if unused and abs(e.errno) == errno_.EBUSY:
+                raise LockspaceBusy(host_id) from None
+            raise
 
     def holds(self, host_id: int) -> bool | None:
         """True when this host's daemon holds `host_id`; None while joining or leaving."""

@@ -7,12 +7,13 @@ domxml) and sanlock kills qemu if it is lost; our code only initialises it and a
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sanlock
 
 from vdsm_hosted_engine import constants
-from vdsm_hosted_engine.storage.sanlock_lockspace import sanlock_errors
+from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness, sanlock_errors
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,32 @@ class ResourceInfo:
 
 @dataclass(frozen=True)
 class LeaseOwner:
+    """The owner record on disk: the host id and its lockspace generation when it acquired."""
+
     host_id: int
     generation: int
     timestamp: int
+
+
+def live_owner(owners: Sequence[LeaseOwner], hosts: Mapping[int, HostLease] | None) -> LeaseOwner | None:
+    """The owner that still holds the lease, judged as sanlock's own acquire judges it (pure).
+
+    The owner record stays on disk after its holder's lockspace died without releasing (a power cut,
+    a storage outage long enough for sanlock to drop the lockspace). When that host id rejoins, its
+    generation is bumped ("fast reacquire"), and sanlock lets anyone take the lease: an owner whose
+    generation is older than its host id's current one, or whose host id is FREE or DEAD, owns
+    nothing. `hosts` None (sanlock cannot tell yet): every owner counts, the cautious answer.
+    """
+    for owner in owners:
+        if hosts is None:
+            return owner
+        lease = hosts.get(owner.host_id)
+        if lease is None or lease.liveness in (Liveness.FREE, Liveness.DEAD):
+            continue
+        if lease.generation > owner.generation:
+            continue
+        return owner
+    return None
 
 
 class EngineVmLease:
