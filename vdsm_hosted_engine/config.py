@@ -171,7 +171,8 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("storage", parse_abspath, help="the shared storage domain directory"),
     _key("sdUUID", parse_uuid, None, "the storage domain's UUID (checked against the domain)", attr="sd_uuid"),
     _key("domainType", parse_choice(*DOMAIN_TYPES), "dir", "how the domain is mounted", attr="domain_type"),
-    _key("vmid", parse_uuid, None, "the Engine VM's UUID"),
+    # Required: the lease hook injects the Engine VM's lease only into the domxml with this uuid.
+    _key("vmid", parse_uuid, help="the Engine VM's UUID"),
     _key("fqdn", parse_host, None, "the Engine VM's FQDN or IP address"),
     _key("gateway", parse_ip, None, "address the network monitor tests"),
     _key("bridge", parse_ifname, constants.DEFAULT_BRIDGE, "the management bridge"),
@@ -241,7 +242,7 @@ class HostConfig:
     storage: str
     sd_uuid: str | None = None
     domain_type: str = "dir"
-    vmid: str | None = None
+    vmid: str | None = None  # required in the file (HOST_KEYS); the default serves only the dataclass order
     fqdn: str | None = None
     gateway: str | None = None
     bridge: str = constants.DEFAULT_BRIDGE

@@ -27,6 +27,8 @@ from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, VmStatus
+from vdsm_hosted_engine.hooks import lease_hook
+from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.rpc.server import Server, tls_context
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "hosted-engine.sock"
 STATUS_EVENT = "|hosted-engine|status"
+DEFAULT_HOOKS_DIR = config_.HostConfig.hooks_dir  # hosted-engine.conf's default
 MIGRATE_ANSWER_TIMEOUT = 30.0  # an agent cycle blocked this long is stuck on storage or libvirt
 
 
@@ -66,6 +69,9 @@ class Daemon:
     def __init__(self, conf: config_.HostConfig, settings: config_.AgentSettings) -> None:
         self.conf = conf
         self.host_id = conf.host_id
+        problem = lease_hook.installation_problem(conf.hooks_dir)
+        if problem is not None:
+            raise InvalidRequest(problem)
         self.domain = StorageDomain.open(conf.storage)
         if conf.sd_uuid and conf.sd_uuid != self.domain.identity.sd_uuid:
             raise InvalidRequest(
@@ -77,7 +83,14 @@ class Daemon:
         vm = read_vm_conf(conf.vm_conf)
         if conf.vmid and conf.vmid != vm.vm_uuid:
             raise InvalidRequest(f"vmid={conf.vmid} in {conf.source} but vmId={vm.vm_uuid} in {conf.vm_conf}")
-        self.runtime = VmRuntime(conf.libvirt_uri, vm, conf.hooks_dir)
+        self.runtime = VmRuntime(
+            conf.libvirt_uri,
+            vm,
+            conf.hooks_dir,
+            # The hooks read the configuration this daemon runs with, not the default path.
+            hook_env={"HOSTED_ENGINE_CONF": os.path.abspath(conf.source)} if conf.source else None,
+            lease=LeaseSpec.of(self.domain.engine_vm_lease()),
+        )
         if self.runtime.status()[0] is VmStatus.UNKNOWN:
             raise InvalidRequest(f"libvirt does not answer at {conf.libvirt_uri}")
         url = conf.health_url or (health_url(conf.fqdn) if conf.fqdn else None)
@@ -278,9 +291,10 @@ class Unconfigured:
     """A host with no configuration yet: the daemon serves only `joinHost` (the Engine adds the host
     remotely); every other verb says the host is not deployed."""
 
-    def __init__(self, conf_dir: str, run_dir: str) -> None:
+    def __init__(self, conf_dir: str, run_dir: str, hooks_dir: str = DEFAULT_HOOKS_DIR) -> None:
         self.conf_dir = conf_dir
         self.run_dir = run_dir
+        self.hooks_dir = hooks_dir
         self.host_id = 0
 
     def __getattr__(self, name: str):
@@ -293,15 +307,15 @@ class Unconfigured:
         from vdsm_hosted_engine.deploy.join import join
         from vdsm_hosted_engine.deploy.steps import HostPaths
 
-        paths = HostPaths(conf_dir=self.conf_dir, run_dir=self.run_dir)
+        paths = HostPaths(conf_dir=self.conf_dir, run_dir=self.run_dir, hooks_dir=self.hooks_dir)
         host_id = join(storage, paths, hostname or os.uname().nodename)
         logger.info("joined as host id %d; restart vdsm-hosted-engine to run the agent", host_id)
         return host_id
 
 
-def serve_unconfigured(conf_dir: str, run_dir: str) -> int:
+def serve_unconfigured(conf_dir: str, run_dir: str, hooks_dir: str = DEFAULT_HOOKS_DIR) -> int:
     os.makedirs(run_dir, exist_ok=True)
-    server = Server(methods(HostedEngine(Unconfigured(conf_dir, run_dir)), Schema.load()))
+    server = Server(methods(HostedEngine(Unconfigured(conf_dir, run_dir, hooks_dir)), Schema.load()))
     server.listen_unix(os.path.join(run_dir, SOCKET_NAME))
     server.start()
     stop = threading.Event()
@@ -326,12 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         help="without a configuration, serve only HostedEngine.joinHost (on --run-dir)",
     )
     parser.add_argument("--run-dir", default="/run/vdsm-hosted-engine", help="with --unconfigured")
+    parser.add_argument(
+        "--hooks-dir", default=DEFAULT_HOOKS_DIR, help="with --unconfigured: the VDSM hooks a joined host uses"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), filename=args.log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.unconfigured and not os.path.exists(args.config):
-        return serve_unconfigured(os.path.dirname(args.config), args.run_dir)
+        return serve_unconfigured(os.path.dirname(args.config), args.run_dir, args.hooks_dir)
     try:
         conf = config_.load_host_config(args.config)
         settings = config_.load_agent_config(args.agent_config)

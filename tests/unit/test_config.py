@@ -60,6 +60,7 @@ def test_every_problem_is_reported_with_file_line_and_key():
         "/etc/he.conf:6: bridge: duplicate key (first on line 5)",
         "/etc/he.conf:7: gateway: '10.0.0.300': not an IP address",
         "/etc/he.conf:8: [score]: unexpected section header",
+        "/etc/he.conf: vmid: required key is missing",
     ]
     assert "invalid configuration:\n  /etc/he.conf:1: host_id" in str(e.value)
 
@@ -70,8 +71,21 @@ def test_required_keys_and_tcp_test_needs_target():
     assert [str(p) for p in e.value.problems] == [
         "f: host_id: required key is missing",
         "f: storage: required key is missing",
+        "f: vmid: required key is missing",
         "f: network_test: 'tcp': tcp needs tcp_t_address and tcp_t_port",
     ]
+
+
+def test_vmid_is_required():
+    """Without it the lease hook cannot tell the Engine VM's domxml and leaves it without a lease."""
+    text = GOOD.replace("vmid = 7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e\n", "")
+    with pytest.raises(ConfigError) as e:
+        config.parse_host_config(text, "/etc/ovirt-hosted-engine/hosted-engine.conf")
+    assert [str(p) for p in e.value.problems] == [
+        "/etc/ovirt-hosted-engine/hosted-engine.conf: vmid: required key is missing"
+    ]
+    with pytest.raises(ConfigError, match=r"he.conf:2: vmid: '': not a UUID"):
+        config.parse_host_config("host_id=1\nvmid=\nstorage=/d\n", "he.conf")
 
 
 def test_missing_and_unreadable_files(tmp_path):
@@ -129,4 +143,4 @@ def test_timeouts_section_overrides_only_what_it_names():
 )
 def test_bad_values(line, reason):
     with pytest.raises(ConfigError, match=reason):
-        config.parse_host_config(f"host_id=1\nstorage=/d\n{line}\n")
+        config.parse_host_config(f"host_id=1\nstorage=/d\n{line}\n")  # (and vmid missing: every problem is listed)

@@ -63,7 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generate-answer", metavar="FILE", help="write the answers here")
     parser.add_argument("--conf-dir", default="/etc/ovirt-hosted-engine")
     parser.add_argument("--run-dir", default="/run/vdsm-hosted-engine")
-    parser.add_argument("--hooks-dir", default="/usr/libexec/vdsm/hooks")
+    parser.add_argument(
+        "--hooks-dir",
+        default="/usr/libexec/vdsm/hooks",
+        help="VDSM hook directories; must hold the lease hook (before_vm_start/50_hosted_engine): checked first",
+    )
     parser.add_argument("--libvirt-uri", default="qemu:///system")
     parser.add_argument("--domain-type", choices=("kvm", "qemu", "test"), default="kvm")
     parser.add_argument("--health-timeout", type=float, default=900.0)

@@ -10,6 +10,9 @@ is being used by another host", sometimes only after waiting out host_dead). A j
 (no valid whiteboard slot) picked at random among the lowest few, so concurrent joiners rarely
 collide, and moves on to another id when sanlock refuses; on success it claims the id's whiteboard
 slot at once.
+
+The host's hooks directory must hold the lease hook (`--hooks-dir`, default VDSM's): join checks it
+before anything else.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.deploy.steps import HostPaths
 from vdsm_hosted_engine.errors import InvalidRequest, SanlockError
+from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import HostSlot
@@ -66,7 +70,12 @@ def allocate_host_id(domain: StorageDomain, hostname: str, rng: random.Random | 
 
 
 def join(storage: str, paths: HostPaths, hostname: str, priority: int = 0, force: bool = False) -> int:
-    """Configure this host from the domain; returns its host id. Refuses an existing local config."""
+    """Configure this host from the domain; returns its host id. Refuses an existing local config,
+    and a hooks_dir without the lease hook (before anything changes: the host would otherwise join
+    and later start the Engine VM with no lease)."""
+    problem = lease_hook.installation_problem(paths.hooks_dir)
+    if problem is not None:
+        raise InvalidRequest(problem)
     domain = StorageDomain.open(storage)
     shared, _version = SharedConfig(domain.shared_conf_path).read()
     vm = {k[3:]: v for k, v in shared.items() if k.startswith("vm.")}

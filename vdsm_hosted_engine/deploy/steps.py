@@ -3,7 +3,8 @@
 Checks (nothing changes): sanlock answers; libvirt answers; memory for the VM plus a margin; the
 bridge exists; the gateway answers the chosen network test; the storage path exists, is writable,
 supports O_DIRECT, has room for the disk and holds no hosted-engine domain (unless forced); the
-appliance is an image `qemu-img info` reads whose virtual size fits the disk.
+appliance is an image `qemu-img info` reads whose virtual size fits the disk; the hooks directory
+holds the lease hook.
 
 Steps: create the domain (lockspace, lease, whiteboard) -> copy the appliance into it (`qemu-img
 convert`, progress shown) -> write the shared configuration, vm.conf and hosted-engine.conf (host id
@@ -34,6 +35,8 @@ from vdsm_hosted_engine.broker.monitors.engine_health import HEALTHY_MARKER
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.deploy import machine
 from vdsm_hosted_engine.errors import HostedEngineError, StorageError
+from vdsm_hosted_engine.hooks import lease_hook
+from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.storage.domain import StorageDomain, check_directory
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.virt.domxml import VmConfig
@@ -152,6 +155,9 @@ class Deployment:
         except StorageError as e:
             problems.append(str(e))
         problems += self._check_appliance()
+        hook_problem = lease_hook.installation_problem(self.paths.hooks_dir)
+        if hook_problem is not None:
+            problems.append(hook_problem)
         return problems
 
     def _check_appliance(self) -> list[str]:
@@ -372,6 +378,7 @@ class Deployment:
             self.vm_config(),
             self.paths.hooks_dir,
             hook_env={"HOSTED_ENGINE_CONF": self.paths.host_conf},
+            lease=LeaseSpec.of(self.domain.engine_vm_lease()),
         )
         self.runtime.start()
         return self.runtime.destroy

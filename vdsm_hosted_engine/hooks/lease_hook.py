@@ -6,6 +6,9 @@ hand it over). Reads the domxml from the file named by `_hook_domxml`, the Engin
 from the local hosted-engine.conf (`HOSTED_ENGINE_CONF` overrides its path), edits the file in place.
 Exit 0 ok (also for any other VM, untouched), 2 failed-stop (vdsmd aborts the start): without its
 lease the Engine VM must not run. Errors: one stderr line prefixed with the hook's name.
+
+`installation_problem` tells the daemon and `--deploy` (first host or `--join`) whether this hook would
+run from a hooks directory, found the way the VM runtime finds hook scripts (virt/hooks.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,33 @@ import sys
 from vdsm_hosted_engine import config, constants
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.hooks.lease import LeaseSpec, inject
+from vdsm_hosted_engine.virt import hooks
+
+HOOK_POINT = "before_vm_start"
+SCRIPT_NAME = "50_hosted_engine"  # as vdsm-hook-hosted-engine installs it (vdsm_hooks/)
+
+
+def installation_problem(hooks_dir: str) -> str | None:
+    """Why the lease hook would not run from `hooks_dir` at before_vm_start; None when it would.
+
+    Without it the Engine VM's domxml has no `<lease>` (the runtime then refuses to start it), so
+    the daemon and deploy refuse up front instead of failing the first start after a failover."""
+    if any(os.path.basename(script) == SCRIPT_NAME for script in hooks.scripts(hooks_dir, HOOK_POINT)):
+        return None
+    directory = os.path.join(hooks_dir, HOOK_POINT)
+    script = os.path.join(directory, SCRIPT_NAME)
+    if not os.path.isdir(hooks_dir):
+        reason = f"{hooks_dir} does not exist"
+    elif not os.path.isdir(directory):
+        reason = f"{directory} does not exist"
+    elif os.path.exists(script):
+        reason = f"{script} is not an executable file"
+    else:
+        reason = f"{directory} has no {SCRIPT_NAME}"
+    return (
+        f"the Engine VM's lease hook is not installed in hooks_dir {hooks_dir} ({reason}), so the Engine VM "
+        "would start without its sanlock lease: install vdsm-hook-hosted-engine there or point hooks_dir at it"
+    )
 
 
 def main(point: str = "before_vm_start") -> int:

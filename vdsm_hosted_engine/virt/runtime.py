@@ -2,8 +2,10 @@
 
 Works on `qemu:///system` and on `test:///default` (whose state lives in the connection, so one
 connection is kept for the runtime's life and reopened only when it breaks). Starting runs the
-`before_vm_start` hooks over the domxml (our lease hook among them), creates a transient domain and
-runs `after_vm_start`; destroying runs `before_vm_destroy` / `after_vm_destroy` around it, as vdsmd.
+`before_vm_start` hooks over the domxml (our lease hook among them), checks that the final domxml
+holds the Engine VM's sanlock lease and nothing else in its place (libvirt with
+`require_lease_for_disks = 0` would run it unprotected), creates a transient domain and runs
+`after_vm_start`; destroying runs `before_vm_destroy` / `after_vm_destroy` around it, as vdsmd.
 
 Lifecycle events (libvirt's default event loop, one thread per process) record why the VM went down
 and call `on_event` so the agent wakes at once instead of at its next tick.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +24,7 @@ import libvirt
 
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.ha.snapshot import VmStatus
+from vdsm_hosted_engine.hooks.lease import LeaseSpec, lease_problems
 from vdsm_hosted_engine.virt import domxml, hooks
 from vdsm_hosted_engine.virt.domxml import VmConfig
 
@@ -78,6 +82,9 @@ def ensure_event_loop() -> None:
 
 
 class VmRuntime:
+    """The Engine VM on one libvirt connection. `lease` is the `<lease>` the final domxml must hold
+    (the storage domain's engine-vm resource): `start` refuses any domxml without exactly it."""
+
     def __init__(
         self,
         uri: str,
@@ -85,11 +92,14 @@ class VmRuntime:
         hooks_dir: str | None = None,
         on_event: Callable[[], None] | None = None,
         hook_env: dict[str, str] | None = None,
+        *,
+        lease: LeaseSpec,
     ) -> None:
         self.uri = uri
         self.hook_env = hook_env or {}
         self.vm = vm
         self.hooks_dir = hooks_dir
+        self.lease = lease
         self.on_event = on_event
         self.down_reason = ""
         self._conn: libvirt.virConnect | None = None
@@ -134,7 +144,7 @@ class VmRuntime:
 
     def _run_after_destroy(self) -> None:
         try:
-            hooks.run(self.hooks_dir, "after_vm_destroy", "", self.vm.vm_uuid)
+            hooks.run(self.hooks_dir, "after_vm_destroy", "", self.vm.vm_uuid, self.hook_env)
         except HostedEngineError as e:
             logger.warning("after_vm_destroy hooks: %s", e)
 
@@ -169,8 +179,17 @@ class VmRuntime:
     # -- actions ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Hooks, then create the domain. VmError(lease_held_elsewhere=True) when sanlock refuses."""
+        """Hooks, the lease check, then create the domain. VmError(lease_held_elsewhere=True) when
+        sanlock refuses; VmError (not held elsewhere) when the final domxml lacks the lease."""
         xml = hooks.run(self.hooks_dir, "before_vm_start", self.domxml(), self.vm.vm_uuid, self.hook_env)
+        problems = lease_problems(xml, self.lease)
+        if problems:
+            message = (
+                "refusing to start the Engine VM without its sanlock lease: "
+                f"{'; '.join(problems)} ({self._hooks_that_ran()})"
+            )
+            logger.error("%s", message)
+            raise VmError(message)
         self._expected_stop = False
         try:
             self._connection().createXML(xml, 0)
@@ -180,6 +199,15 @@ class VmRuntime:
             raise VmError(f"cannot start the Engine VM: {text}", lease_held_elsewhere=held) from None
         logger.info("Engine VM created")
         hooks.run(self.hooks_dir, "after_vm_start", xml, self.vm.vm_uuid, self.hook_env)
+
+    def _hooks_that_ran(self) -> str:
+        """Where the lease should have come from, for the refusal's sentence."""
+        if not self.hooks_dir:
+            return "no hooks_dir is configured, so no before_vm_start hook ran"
+        ran = [os.path.basename(script) for script in hooks.scripts(self.hooks_dir, "before_vm_start")]
+        if not ran:
+            return f"no before_vm_start hook ran: are the before_vm_start hooks in {self.hooks_dir}?"
+        return f"before_vm_start hooks run from {self.hooks_dir}: {', '.join(ran)}"
 
     def request_shutdown(self) -> bool:
         """Ask the guest to shut down (ACPI) and return at once; False if the request failed.
@@ -215,7 +243,7 @@ class VmRuntime:
         if dom is None:
             return
         self._expected_stop = True
-        hooks.run(self.hooks_dir, "before_vm_destroy", "", self.vm.vm_uuid)
+        hooks.run(self.hooks_dir, "before_vm_destroy", "", self.vm.vm_uuid, self.hook_env)
         try:
             dom.destroy()
         except libvirt.libvirtError as e:

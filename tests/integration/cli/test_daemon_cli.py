@@ -21,9 +21,20 @@ from vdsm_hosted_engine.rpc.client import Client
 VM_ID = "5c0a6f3e-9a53-4f0c-8a53-0a8c0c2ff1a1"
 
 
+def host_conf_text(tmp_path, storage, health_port=1):
+    """host 1's hosted-engine.conf on the test driver, its hooks in `tmp_path/hooks`."""
+    return (
+        f"host_id=1\nstorage={storage}\nvmid={VM_ID}\nvm_conf={tmp_path}/vm.conf\n"
+        f"run_dir={tmp_path}/run\nhooks_dir={tmp_path}/hooks\nlibvirt_uri=test:///default\n"
+        f"network_test=none\nbridge=lo\nhostname=host1\ntick=0.5\n"
+        f"health_url=http://127.0.0.1:{health_port}/ovirt-engine/services/health\n"
+    )
+
+
 @pytest.fixture
-def tmp_daemon(tmp_path, tmp_domain):
-    """host 1's sanlock daemon and vdsm-hosted-engine process, stopped by pid afterwards."""
+def tmp_daemon(tmp_path, tmp_domain, monkeypatch):
+    """host 1's sanlock daemon and vdsm-hosted-engine process (with our hooks installed), stopped
+    by pid afterwards."""
     import http.server
     import threading
 
@@ -33,11 +44,11 @@ def tmp_daemon(tmp_path, tmp_domain):
     sanlock.start()
     (tmp_path / "vm.conf").write_text(f"vmId={VM_ID}\nmemSize=128\nsmp=1\ndomainType=test\n")
     conf = tmp_path / "hosted-engine.conf"
-    conf.write_text(
-        f"host_id=1\nstorage={tmp_domain.path}\nvmid={VM_ID}\nvm_conf={tmp_path}/vm.conf\n"
-        f"run_dir={tmp_path}/run\nhooks_dir={tmp_path}/hooks\nlibvirt_uri=test:///default\n"
-        f"network_test=none\nbridge=lo\nhostname=host1\ntick=0.5\n"
-        f"health_url=http://127.0.0.1:{health.server_port}/ovirt-engine/services/health\n"
+    install_hooks(
+        tmp_path,
+        monkeypatch,
+        ["before_vm_start", "after_vm_destroy"],
+        host_conf_text(tmp_path, tmp_domain.path, health.server_port),
     )
     log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
@@ -145,9 +156,9 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
     assert "daemon stopped" in (tmp_path / "daemon.log").read_text()
 
 
-def test_daemon_refuses_to_start_without_its_parts(tmp_path):
+def test_daemon_refuses_to_start_without_its_parts(tmp_path, monkeypatch):
     conf = tmp_path / "hosted-engine.conf"
-    conf.write_text(f"host_id=1\nstorage={tmp_path}/nowhere\n")
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], host_conf_text(tmp_path, f"{tmp_path}/nowhere"))
     result = subprocess.run(
         [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
         capture_output=True,
@@ -165,3 +176,43 @@ def test_daemon_refuses_to_start_without_its_parts(tmp_path):
         timeout=30,
     )
     assert result.returncode == 1 and "storage: required key is missing" in result.stderr
+
+
+def test_daemon_refuses_to_start_without_the_lease_hook(tmp_path, tmp_domain):
+    """Given a good configuration and domain whose hooks_dir lacks the lease hook (a wrong path, or
+    the hook package not installed), when the daemon starts, then it refuses with one sentence
+    before it could ever start the Engine VM with no lease."""
+    (tmp_path / "vm.conf").write_text(f"vmId={VM_ID}\nmemSize=128\nsmp=1\ndomainType=test\n")
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(host_conf_text(tmp_path, tmp_domain.path))
+    hooks_dir = tmp_path / "hooks"
+    for prepare in (lambda: None, lambda: (hooks_dir / "after_vm_destroy").mkdir(parents=True)):
+        prepare()
+        result = subprocess.run(
+            [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith(
+            f"vdsm-hosted-engine: cannot start: the Engine VM's lease hook is not installed in hooks_dir {hooks_dir} "
+        )
+        assert "would start without its sanlock lease" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before it created anything
+
+
+def test_a_configuration_without_vmid_is_refused(tmp_path):
+    conf = tmp_path / "hosted-engine.conf"
+    conf.write_text(host_conf_text(tmp_path, tmp_path).replace(f"vmid={VM_ID}\n", ""))
+    result = subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf), "--validate-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"vdsm-hosted-engine: cannot start: invalid configuration:\n  {conf}: vmid: required key is missing\n"
+    )

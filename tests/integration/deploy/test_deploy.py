@@ -22,6 +22,9 @@ from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 
+# HOSTED_ENGINE_CONF for the hooks until deploy writes the real one (the runtime then points them at it).
+UNUSED_CONF = "host_id=1\nstorage=/unused\nvmid=00000000-0000-4000-8000-000000000000\n"
+
 
 class Collect:
     """A reporter that keeps what deploy showed."""
@@ -69,7 +72,7 @@ def answer_text(tmp_path, health, disk_gib=1):
 
 
 def deployment(tmp_path, health, monkeypatch, **kw):
-    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], "host_id=1\nstorage=/unused\n")
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], UNUSED_CONF)
     paths = HostPaths(str(tmp_path / "etc"), str(tmp_path / "run"), str(tmp_path / "hooks"), "test:///default", "test")
     return Deployment(answer_file.parse(answer_text(tmp_path, health)), paths, Collect(), health_timeout=30, **kw)
 
@@ -118,7 +121,7 @@ def test_a_failing_step_leaves_nothing_behind(tmp_path, tmp_health, sanlock_admi
 
 
 def test_checks_refuse_before_changing_anything(tmp_path, tmp_health, sanlock_admin, monkeypatch):
-    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], "host_id=1\nstorage=/unused\n")
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], UNUSED_CONF)
     big = tmp_path / "big.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(big), "2G"], check=True)
     answers = answer_file.parse(answer_text(tmp_path, tmp_health).replace(str(tmp_path / "appliance.qcow2"), str(big)))
@@ -135,7 +138,7 @@ def test_checks_refuse_before_changing_anything(tmp_path, tmp_health, sanlock_ad
 def test_cli_deploy_with_an_answer_file(tmp_path, tmp_health, monkeypatch):
     """The command as a process bound to its own sanlock daemon: bad answers are refused with
     file:line; good answers deploy without a question but the confirmation."""
-    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], "host_id=1\nstorage=/unused\n")
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], UNUSED_CONF)
     bad = tmp_path / "bad.conf"
     bad.write_text("[environment:default]\nOVEHOSTED_VM/memMiB=int:12\n")
     args = [
@@ -211,6 +214,8 @@ def test_three_hosts_joining_at_once_get_three_distinct_ids(tmp_path, tmp_health
                         f"host{n}",
                         "--libvirt-uri",
                         "test:///default",
+                        "--hooks-dir",
+                        str(tmp_path / "hooks"),
                     ],
                     env=daemon.env,
                     stdout=subprocess.PIPE,
@@ -232,12 +237,13 @@ def test_three_hosts_joining_at_once_get_three_distinct_ids(tmp_path, tmp_health
         StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
 
 
-def test_join_refuses_an_undeployed_domain(tmp_domain, tmp_path):
+def test_join_refuses_an_undeployed_domain(tmp_domain, tmp_path, monkeypatch):
     from vdsm_hosted_engine.deploy.join import join
     from vdsm_hosted_engine.errors import InvalidRequest
 
+    hooks_dir = install_hooks(tmp_path, monkeypatch, ["before_vm_start"], UNUSED_CONF)
     with pytest.raises(InvalidRequest, match="deploy the first host before joining"):
-        join(tmp_domain.path, HostPaths(str(tmp_path / "etc")), "hostX")
+        join(tmp_domain.path, HostPaths(str(tmp_path / "etc"), hooks_dir=str(hooks_dir)), "hostX")
 
 
 def test_the_engine_can_join_a_host_remotely_through_the_verb(tmp_path, tmp_health, sanlock_admin, monkeypatch):
@@ -266,6 +272,8 @@ def test_the_engine_can_join_a_host_remotely_through_the_verb(tmp_path, tmp_heal
                 str(etc / "hosted-engine.conf"),
                 "--run-dir",
                 str(tmp_path / "run5"),
+                "--hooks-dir",
+                str(tmp_path / "hooks"),
             ],
             env=daemon.env,
         )
@@ -286,3 +294,66 @@ def test_the_engine_can_join_a_host_remotely_through_the_verb(tmp_path, tmp_heal
             process.wait(10)
         daemon.stop(timeout=3)
         StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
+
+
+def hook_missing(hooks_dir, reason):
+    """The sentence deploy and join refuse with when `hooks_dir` lacks the lease hook."""
+    return (
+        f"the Engine VM's lease hook is not installed in hooks_dir {hooks_dir} ({reason}), so the Engine VM would "
+        "start without its sanlock lease: install vdsm-hook-hosted-engine there or point hooks_dir at it"
+    )
+
+
+def test_join_refuses_a_host_without_the_lease_hook(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    """Given a deployed domain, when a host joins with a hooks_dir that does not hold the lease hook
+    (seen in the lab: `--deploy --join` took a default hooks_dir that did not exist, and after a
+    failover that host ran the Engine VM with no lease), then join refuses with one sentence before it
+    takes a host id or writes any configuration."""
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    missing = tmp_path / "no-such-hooks"
+    try:
+        dep.run()
+        dep.runtime.destroy()
+        board = StorageDomain.open(str(tmp_path / "domain")).whiteboard()
+        slots_before = board.read_bytes()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vdsm_hosted_engine.cli.hosted_engine",
+                "--deploy",
+                "--join",
+                "--storage",
+                str(tmp_path / "domain"),
+                "--conf-dir",
+                str(tmp_path / "etc2"),
+                "--hostname",
+                "host2",
+                "--libvirt-uri",
+                "test:///default",
+                "--hooks-dir",
+                str(missing),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr == f"Failed: {hook_missing(missing, f'{missing} does not exist')}\n"
+        assert not (tmp_path / "etc2").exists()
+        assert board.read_bytes() == slots_before  # no host id claimed
+    finally:
+        StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
+
+
+def test_deploy_refuses_a_hooks_dir_without_the_lease_hook(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    script = tmp_path / "hooks" / "before_vm_start" / "50_hosted_engine"
+    script.unlink()
+    with pytest.raises(DeployError) as e:
+        dep.run()
+    assert str(e.value) == "nothing was changed, because:\n  " + hook_missing(
+        tmp_path / "hooks", f"{script.parent} has no 50_hosted_engine"
+    )
+    assert os.listdir(tmp_path / "domain") == []
+    assert dep.reporter.steps == []

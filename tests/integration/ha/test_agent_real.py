@@ -19,6 +19,7 @@ from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import State
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Health, VmStatus
+from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.runtime import VmRuntime
 
@@ -55,7 +56,10 @@ def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(
 ):
     install_hooks(tmp_path, monkeypatch, ["before_vm_start"], f"host_id=1\nstorage={tmp_domain.path}\nvmid={VM_ID}\n")
     runtime = VmRuntime(
-        "test:///default", VmConfig(VM_ID, domain_type="test", memory_mib=128), hooks_dir=str(tmp_path / "hooks")
+        "test:///default",
+        VmConfig(VM_ID, domain_type="test", memory_mib=128),
+        hooks_dir=str(tmp_path / "hooks"),
+        lease=LeaseSpec.of(tmp_domain.engine_vm_lease()),
     )
     url = f"http://127.0.0.1:{tmp_health_server.server_port}/ovirt-engine/services/health"
     lockspace = tmp_domain.lockspace()

@@ -6,7 +6,9 @@ import threading
 
 import pytest
 
+from tests.integration.conftest import install_hooks
 from vdsm_hosted_engine.ha.snapshot import VmStatus
+from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.virt import domxml, hooks
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.hooks import HookError
@@ -26,15 +28,22 @@ def write_hook(hooks_dir, point, name, body):
     return path
 
 
+STORAGE = "/srv/he"
+LEASE = LeaseSpec("hosted-engine", "engine-vm", f"{STORAGE}/ha_agent/hosted-engine.leases")
+
+
 @pytest.fixture
-def tmp_runtime(tmp_path):
-    """A runtime for a test-driver Engine VM with an (initially empty) hooks directory."""
+def tmp_runtime(tmp_path, monkeypatch):
+    """A runtime for a test-driver Engine VM whose hooks directory holds our lease hook (a test adds
+    its own scripts beside it)."""
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], f"host_id=1\nstorage={STORAGE}\nvmid={VM_ID}\n")
     events = threading.Event()
     runtime = VmRuntime(
         "test:///default",
         VmConfig(VM_ID, domain_type="test", memory_mib=128, mac="00:16:3e:11:22:33"),
         hooks_dir=str(tmp_path / "hooks"),
         on_event=events.set,
+        lease=LEASE,
     )
     runtime.events = events
     yield runtime
@@ -87,7 +96,8 @@ def test_a_failing_before_hook_aborts_the_start(tmp_runtime, tmp_path, rc, runs_
 
 
 def test_a_hook_that_breaks_the_domxml_aborts_the_start(tmp_runtime, tmp_path):
-    write_hook(tmp_path / "hooks", "before_vm_start", "10_break", 'echo "<not-a-domain/>" > "$_hook_domxml"\n')
+    # After our lease hook (50_), which would refuse the broken domxml itself.
+    write_hook(tmp_path / "hooks", "before_vm_start", "90_break", 'echo "<not-a-domain/>" > "$_hook_domxml"\n')
     with pytest.raises(BadDomxml, match="root is <not-a-domain>"):
         tmp_runtime.start()
 
