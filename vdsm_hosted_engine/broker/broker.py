@@ -90,7 +90,13 @@ class Broker:
             engine_health=Health(health.get("health", "unknown")),
             engine_detail=health.get("detail", ""),
             storage_ok=None if storage is None else bool(storage.get("ok")),
+            ready=self.ready(),
         )
+
+    def ready(self) -> bool:
+        """Every monitor has reported since the broker started (a value or an error)."""
+        with self._lock:
+            return all(name in self._readings for name in self.monitors)
 
     def status(self) -> dict[str, dict[str, Any]]:
         now = self._clock()

@@ -67,7 +67,11 @@ def engine_status(vm: VmStatus, reason: str, monitors: MonitorValues, state: Sta
 
 
 def peers_from(
-    board: Whiteboard, liveness: dict[int, Liveness], me: int, fresh: dict[int, bool] | None = None
+    board: Whiteboard,
+    liveness: dict[int, Liveness],
+    me: int,
+    ages: dict[int, float] | None = None,
+    stale_after: float = 30.0,
 ) -> dict[int, Peer]:
     """Every other host that has a valid slot or a sanlock lease, with sanlock's liveness."""
     peers: dict[int, Peer] = {}
@@ -96,7 +100,8 @@ def peers_from(
             migrating_to=int(migrating_to) if migrating_to.isdigit() else None,
             maintenance=slot.maintenance,
             stopped=slot.stopped,
-            fresh=True if fresh is None else fresh.get(host_id, True),
+            fresh=True if ages is None else ages.get(host_id, 0.0) <= stale_after,
+            age=0.0 if ages is None else ages.get(host_id, 0.0),
         )
     return peers
 
@@ -121,6 +126,8 @@ class Agent:
         self._answers = threading.Condition()
         self._asking = threading.Lock()
         self._answer = MigrationAnswer(0, None, "")
+        self.started = env.now()
+        self._global_maintenance = False  # the last valid global slot's flag
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -128,6 +135,7 @@ class Agent:
         env, cfg = self.env, self.config
         try:
             self.joined = env.ensure_lockspace()
+            self._recovered("lockspace")
         except HostedEngineError as e:
             self.joined = False
             self._note("lockspace", f"cannot join the lockspace: {e}")
@@ -136,18 +144,25 @@ class Agent:
         vm, reason = env.vm_status()
         running, result = env.action_status()
         peers: dict[int, Peer] | None = None
-        global_maintenance = False
-        storage_ok = monitors.storage_ok is not False
+        monitors_ready = monitors.ready or now - self.started >= cfg.timeouts.monitors
+        # No value yet is not a bad value; once the monitors had their chance, a missing one is.
+        storage_ok = monitors.storage_ok is not False if not monitors_ready else monitors.storage_ok is True
+        storage_error = ""
         try:
             board = env.read_whiteboard()
             self.board, self.board_at = board, now
-            global_maintenance = board.global_maintenance
+            if board.global_valid:
+                self._global_maintenance = board.global_maintenance
+                self._recovered("global slot")
+            else:
+                self._note("global slot", "the global slot is invalid; keeping the last valid maintenance flag")
             liveness = env.liveness() if self.joined else None
             if liveness is not None:
-                peers = peers_from(board, liveness, cfg.host_id, self._freshness(board, now))
+                peers = peers_from(board, liveness, cfg.host_id, self._ages(board, now), cfg.stale_after)
             self._recovered("whiteboard")
         except HostedEngineError as e:
             storage_ok = False
+            storage_error = str(e)
             self._note("whiteboard", f"cannot read the whiteboard: {e}")
         lease_owner, lease_known = None, True
         try:
@@ -158,6 +173,7 @@ class Agent:
             self._note("lease", f"cannot read the Engine VM lease: {e}")
         try:
             identity = env.identity()
+            self._recovered("identity")
         except HostedEngineError as e:
             identity = ""
             self._note("identity", f"cannot read this host's domain and lease identity: {e}")
@@ -183,7 +199,7 @@ class Agent:
             vm=vm,
             vm_down_reason=reason,
             health=monitors.engine_health,
-            global_maintenance=global_maintenance,
+            global_maintenance=self._global_maintenance,
             local_maintenance=env.local_maintenance(),
             peers=peers,
             lease_owner=lease_owner,
@@ -193,53 +209,70 @@ class Agent:
             identity=identity,
             network=monitors.network,
             migrate_request=env.take_migrate_request(),
+            storage_error=storage_error,
+            monitors_ready=monitors_ready,
         )
         return snapshot, monitors
 
     def tick(self) -> Decision | None:
+        """One cycle. Nothing raised inside it ends the loop: a bug is logged once (with its
+        traceback) and the cycle's sentence says so."""
         snapshot: Snapshot | None = None
+        step = "refresh"
         try:
             snapshot, monitors = self.refresh()
             self.last_snapshot = snapshot
+            step = "decide"
             decision = fsm.step(self.memory, snapshot, self.config.timeouts)
+            step = "act"
+            decision = self._act(decision, snapshot)
+            step = "publish"
+            self._publish(decision, snapshot, monitors)
         except Exception as e:
-            signature = f"{type(e).__name__}: {e}"
+            signature = f"{step}: {type(e).__name__}: {e}"
             if signature != self._last_bug:
-                logger.exception("bug in the agent's refresh/decide step")
+                logger.exception("bug in the agent's %s step", step)
                 self._last_bug = signature
-            sentence = BUG_SENTENCE.format(step="decide")
+            sentence = BUG_SENTENCE.format(step=step)
             logger.info(sentence)
             if snapshot is not None and snapshot.migrate_request is not None:
                 self._answer_migration(None, sentence)
             return None
         self._last_bug = ""
-        if decision.state is not self.memory.state:
-            logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
-        self.memory = decision.memory
-        migrating_to: int | None = None
-        sentence = decision.sentence
-        for action in decision.actions:
-            if action.kind is ActionKind.MIGRATE_VM and self.board is not None:
-                slot = self.board.hosts.get(action.target or 0)
-                action = replace(action, address=slot.hostname if slot else "")
-            try:
-                self.env.begin(action)
-                if action.kind is ActionKind.MIGRATE_VM:
-                    migrating_to = action.target
-            except HostedEngineError as e:
-                logger.error("could not begin %s: %s", action.kind.value, e)
-                sentence = f"could not begin {action.kind.value}: {e}"
-        self._publish(decision, snapshot, monitors)
         self._log(decision)
         self.last = decision
         if snapshot.migrate_request is not None:
-            self._answer_migration(migrating_to, sentence)
+            target = next((a.target for a in decision.actions if a.kind is ActionKind.MIGRATE_VM), None)
+            self._answer_migration(target, decision.sentence)
         if self.listener is not None:
             try:
                 self.listener(decision)
             except Exception:
                 logger.exception("bug in the decision listener")
         return decision
+
+    def _act(self, decision: Decision, snapshot: Snapshot) -> Decision:
+        """Begin the decision's actions. One the env refuses (another action still runs, libvirt
+        gone) was not done: it is withdrawn from the memory, so the state machine asks again, and
+        the sentence says what happened instead of what was meant."""
+        if decision.state is not self.memory.state:
+            logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
+        memory, sentence, begun = decision.memory, decision.sentence, []
+        for action in decision.actions:
+            if action.kind is ActionKind.MIGRATE_VM and self.board is not None:
+                slot = self.board.hosts.get(action.target or 0)
+                action = replace(action, address=slot.hostname if slot else "")
+            try:
+                self.env.begin(action)
+                begun.append(action)
+            except HostedEngineError as e:
+                logger.error("could not begin %s: %s", action.kind.value, e)
+                sentence = f"could not begin the Engine VM's {action.kind.value} ({e}); will ask again"
+                memory = replace(memory, sent_actions=memory.sent_actions - {action.kind})
+        self.memory = memory
+        if len(begun) == len(decision.actions):
+            return decision
+        return replace(decision, memory=memory, sentence=sentence, steady=False, actions=tuple(begun))
 
     def _answer_migration(self, target: int | None, sentence: str) -> None:
         with self._answers:
@@ -291,14 +324,14 @@ class Agent:
         except HostedEngineError as e:
             self._note("publish", f"cannot publish this host's slot: {e}")
 
-    def _freshness(self, board: Whiteboard, now: float) -> dict[int, bool]:
-        """Whether each peer's slot timestamp changed within `stale_after` (on this host's clock;
-        the writers' clocks are not comparable). Slots first seen now count as fresh."""
+    def _ages(self, board: Whiteboard, now: float) -> dict[int, float]:
+        """Seconds since each peer's slot timestamp last changed, on this host's clock (the writers'
+        clocks are not comparable). Slots first seen now are 0 s old."""
         for host_id, slot in board.hosts.items():
             seen = self._seen.get(host_id)
             if seen is None or seen[0] != slot.timestamp:
                 self._seen[host_id] = (slot.timestamp, now)
-        return {h: now - changed <= self.config.stale_after for h, (_, changed) in self._seen.items()}
+        return {h: now - changed for h, (_, changed) in self._seen.items()}
 
     def _recovered(self, what: str) -> None:
         if self._failing.pop(what, None) is not None:
@@ -333,7 +366,7 @@ class Agent:
         """Tick until `stop()`; woken early by `env.wake()` (VM events, verbs, hooks)."""
         logger.info("agent started for host id %d", self.config.host_id)
         while not self._stop.is_set():
-            decision = self.tick()
+            decision = self.tick()  # never raises
             wait = self.config.tick
             if decision is not None and decision.wake_after is not None:
                 wait = min(wait, decision.wake_after)

@@ -26,6 +26,7 @@ class MonitorValues:
     engine_health: Health = Health.UNKNOWN
     engine_detail: str = ""
     storage_ok: bool | None = None
+    ready: bool = True  # every monitor has reported at least once (a value or an error)
 
 
 class Env(Protocol):

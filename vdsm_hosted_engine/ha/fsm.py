@@ -80,6 +80,7 @@ TRANSITIONS: dict[State, set[State]] = {
     State.ENGINE_DOWN: {State.ENGINE_START, *_RUNNING},
     State.ENGINE_START: {State.ENGINE_DOWN, State.ENGINE_STARTING},
     State.ENGINE_STARTING: {
+        State.ENGINE_FORCE_STOP,
         State.ENGINE_MIGRATING_AWAY,
         State.ENGINE_UP,
         State.ENGINE_UP_BAD_HEALTH,
@@ -89,6 +90,7 @@ TRANSITIONS: dict[State, set[State]] = {
         State.ENGINE_UNEXPECTEDLY_DOWN,
     },
     State.ENGINE_UP: {
+        State.ENGINE_FORCE_STOP,
         State.ENGINE_MIGRATING_AWAY,
         State.ENGINE_UP_BAD_HEALTH,
         State.ENGINE_STOP,
@@ -97,6 +99,7 @@ TRANSITIONS: dict[State, set[State]] = {
         State.ENGINE_UNEXPECTEDLY_DOWN,
     },
     State.ENGINE_UP_BAD_HEALTH: {
+        State.ENGINE_FORCE_STOP,
         State.ENGINE_MIGRATING_AWAY,
         State.ENGINE_UP,
         State.ENGINE_STOP,
@@ -132,7 +135,14 @@ TRANSITIONS[State.LOCAL_MAINTENANCE] |= {State.ENGINE_STOP, State.ENGINE_FORCE_S
 TIMER_SLACK = 1e-3
 
 # States in which this host publishes score 0 whatever its monitors say.
-ZERO_SCORE_STATES = {State.START, State.LOCAL_MAINTENANCE, State.ENGINE_UNEXPECTEDLY_DOWN, State.AGENT_STOPPED}
+# A host that cannot act (its VM runtime does not answer) must not keep the others deferring to it.
+ZERO_SCORE_STATES = {
+    State.START,
+    State.LOCAL_MAINTENANCE,
+    State.ENGINE_UNEXPECTEDLY_DOWN,
+    State.AGENT_STOPPED,
+    State.UNKNOWN_LOCAL_VM_STATE,
+}
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,12 @@ class Timeouts:
     handover_hold: float = 20.0  # a better host must stay better this long before the Engine moves
     start: float = 300.0  # a VM start still unfinished this long is given up (counted as a failure)
     migration: float = 120.0  # a live migration still unfinished this long is aborted (the VM stays here)
+    abort_grace: float = 30.0  # an abort that changed nothing this long after: the migration is given up
+    forming: float = 30.0  # a peer still in StartState this long no longer holds back a start
+    destroy_retry: float = 10.0  # first delay before a failed power-off is tried again (doubles, max 300 s)
+    paused: float = 30.0  # an Engine VM paused this long (it released its lease) is powered off
+    monitors: float = 30.0  # after the agent starts, wait this long at most for the monitors' first values
+    peer_fresh: float = 10.0  # a handover target's slot must have changed within this (its agent works)
 
 
 @dataclass(frozen=True)
@@ -169,6 +185,10 @@ class Memory:
     better_since: float | None = None  # when a clearly better host was first seen (handover hold-down)
     migration_target: int | None = None  # EngineMigratingAway: the destination
     migration_why: str = ""  # EngineMigratingAway: "degraded", "local maintenance" or "requested"
+    forming_seen: tuple[tuple[int, float], ...] = ()  # peers in StartState and since when (EngineDown)
+    destroy_failures: int = 0  # EngineForceStop: failed power-offs so far
+    retry_at: float = 0.0  # EngineForceStop: when to try the power-off again
+    paused_since: float | None = None  # the Engine VM here was first seen paused
 
     def retries(self, now: float, window: float) -> int:
         return sum(1 for t in self.start_failures if now - t < window)
@@ -214,6 +234,10 @@ def engine_elsewhere(snap: Snapshot) -> tuple[str, int | None, str]:
     for peer in sorted(peers.values(), key=lambda p: p.host_id):
         if peer.live and peer.migrating_to is not None:
             return "up", peer.host_id, f"host {peer.host_id} live-migrates the Engine VM to host {peer.migrating_to}"
+    if snap.lease_known and owner is None:
+        # A running Engine VM holds its lease: a free lease outranks a slot that still says "up"
+        # (a peer whose VM just died publishes that only on its next tick).
+        return "none", None, ""
     for peer in sorted(peers.values(), key=lambda p: p.host_id):
         if peer.reports_engine_up:
             return "up", peer.host_id, f"host {peer.host_id} reports the Engine VM up"
@@ -316,6 +340,8 @@ def step(memory: Memory, snap: Snapshot, timeouts: Timeouts = Timeouts()) -> Dec
     s = _Step(memory, snap, timeouts)
     sentence = _guards(s) or _per_state(s)
     published = 0 if s.memory.state in ZERO_SCORE_STATES or snap.local_maintenance else snap.score
+    if not snap.lease_known and not snap.vm.running:
+        published = 0  # it could not start the Engine VM blind: the others must not wait for it
     if s.memory.state is State.ENGINE_DOWN and snap.now < s.memory.backoff_until:
         published = 0
     if snap.global_maintenance:
@@ -331,6 +357,7 @@ def _guards(s: _Step) -> str | None:
         if s.memory.state is not State.GLOBAL_MAINTENANCE:
             s.go(State.GLOBAL_MAINTENANCE)
         where = "runs on this host" if snap.vm.running else "does not run on this host"
+        s.topic = f"vm-{snap.vm.running}"  # the VM starting or dying here is news, even in maintenance
         return f"no action: HA is handed off; the Engine VM {where}"
     if snap.vm is VmStatus.UNKNOWN:
         s.go(State.UNKNOWN_LOCAL_VM_STATE)
@@ -339,7 +366,12 @@ def _guards(s: _Step) -> str | None:
         return _local_maintenance(s)
     if snap.peers is None:
         s.go(State.START)
+        if snap.storage_error:
+            return f"no action: storage unavailable ({snap.storage_error}); waiting for it"
         return "no action: waiting for sanlock to report which hosts are alive"
+    if not snap.monitors_ready:
+        s.go(State.START)
+        return "no action: waiting for the monitors' first values (no value is not a bad value)"
     if s.memory.state in _GUARDED:
         _reenter(s)
     return None
@@ -363,18 +395,16 @@ def _local_maintenance(s: _Step) -> str:
             s.go(State.LOCAL_MAINTENANCE)
         return "no action: this host is in local maintenance"
     if state is State.ENGINE_FORCE_STOP:
-        return "no action: powering off the Engine VM for local maintenance"
+        return _force_stop(s)
     if state is State.ENGINE_STOP:
         if s.elapsed() >= s.t.stop:
-            s.go(State.ENGINE_FORCE_STOP)
-            s.act(ActionKind.DESTROY_VM, "local maintenance")
-            return f"powered off the Engine VM because its shutdown did not finish in {s.t.stop:.0f} s"
-        return (
+            return _power_off(s, "local maintenance", f"its shutdown did not finish in {s.t.stop:.0f} s")
+        resent = _resend_shutdown(s)
+        return resent or (
             f"no action: Engine VM shutting down for local maintenance, powering off in {s.t.stop - s.elapsed():.0f} s"
         )
     s.go(State.LOCAL_MAINTENANCE)
-    candidates = [p for p in _peers(s.snap).values() if p.eligible]
-    target, why_not = migration_destination(s.snap, candidates)
+    target, why_not = migration_destination(s.snap, _working(s))
     if target is not None:
         return _migrate(s, target, "local maintenance", "this host entered local maintenance")
     s.go(State.ENGINE_STOP, stop_reason="local maintenance")
@@ -405,23 +435,36 @@ def _migrating_away(s: _Step) -> str:
         s.memory = replace(s.memory, migration_target=None, migration_why="")
         return _vm_lost(s)
     if result is not None:
-        error = result.error or "failed"
-        if why == "requested":
-            s.memory = replace(s.memory, migration_target=None, migration_why="")
-            _reenter(s)
-            return f"no action: live migration to host {target} failed ({error}); the Engine VM stays on this host"
-        s.go(State.ENGINE_STOP, stop_reason=f"{why}; live migration failed", migration_target=None, migration_why="")
-        s.act(ActionKind.SHUTDOWN_VM, f"{why}; live migration to host {target} failed")
-        return (
-            f"shut down the Engine VM because live migration to host {target} failed ({error}) "
-            f"and this host should not keep it ({why}); a better host restarts it"
-        )
+        return _migration_failed(s, result.error or "failed")
+    if ActionKind.MIGRATE_VM not in s.memory.sent_actions and snap.action_running is not ActionKind.MIGRATE_VM:
+        return _migration_failed(s, "it could not begin")
     s.topic = f"migrating:{target}"
     if s.elapsed() >= s.t.migration:
+        if ActionKind.ABORT_MIGRATION in s.memory.sent_actions:
+            if s.elapsed() >= s.t.migration + s.t.abort_grace - TIMER_SLACK:
+                return _migration_failed(s, f"still unfinished {s.t.abort_grace:.0f} s after it was aborted")
+            s.wake_after = s.t.migration + s.t.abort_grace - s.elapsed()
+            return f"no action: waiting for the aborted live migration to host {target} to end"
         s.act(ActionKind.ABORT_MIGRATION, f"unfinished after {s.t.migration:.0f} s")
+        s.wake_after = s.t.abort_grace
         return f"aborting the live migration to host {target}: unfinished after {s.t.migration:.0f} s"
     s.wake_after = s.t.migration - s.elapsed()
     return f"no action: live-migrating the Engine VM to host {target} ({s.elapsed():.0f} s)"
+
+
+def _migration_failed(s: _Step, error: str) -> str:
+    """The VM stays here: keep it (the admin's request) or fall back to stop + restart elsewhere."""
+    target, why = s.memory.migration_target, s.memory.migration_why
+    if why == "requested":
+        s.memory = replace(s.memory, migration_target=None, migration_why="")
+        _reenter(s)
+        return f"no action: live migration to host {target} failed ({error}); the Engine VM stays on this host"
+    s.go(State.ENGINE_STOP, stop_reason=f"{why}; live migration failed", migration_target=None, migration_why="")
+    s.act(ActionKind.SHUTDOWN_VM, f"{why}; live migration to host {target} failed")
+    return (
+        f"shut down the Engine VM because live migration to host {target} failed ({error}) "
+        f"and this host should not keep it ({why}); a better host restarts it"
+    )
 
 
 def _per_state(s: _Step) -> str:
@@ -457,16 +500,23 @@ def _engine_down(s: _Step) -> str:
         return f"no action: {detail}; waiting for sanlock to declare it dead before its lease is free"
     if where == "unknown":
         return f"no action: {detail}; not starting the Engine VM blind"
-    if snap.now < s.memory.backoff_until:
+    if snap.now < s.memory.backoff_until and best_host(snap, 0) is not None:
+        # Another host can try; with none, stepping back would only keep the Engine down.
         s.topic = "backoff"
-        return f"no action: stepped back after Engine VM crashes here, {s.memory.backoff_until - snap.now:.0f} s left"
+        return (
+            f"no action: stepped back after the Engine VM failed here, {s.memory.backoff_until - snap.now:.0f} s left"
+        )
     my_score = snap.score
-    forming = sorted(p.host_id for p in _peers(snap).values() if p.live and p.state == State.START.value)
+    forming = _forming(s)
     if forming:
         # Their published score (0) is not their real one yet: ranking now could make two hosts
-        # each think they are best. One tick later every live host has published its real score.
+        # each think they are best. One tick later every live host has published its real score;
+        # one that stays in StartState (it cannot read the whiteboard) holds nobody back for long.
         s.topic = "forming"
-        return f"no action: waiting for host(s) {', '.join(map(str, forming))} to publish their score"
+        left = max(s.t.forming - (s.now - since) for _, since in forming)
+        s.wake_after = left
+        hosts = ", ".join(str(h) for h, _ in forming)
+        return f"no action: waiting for host(s) {hosts} to publish their score (at most {left:.0f} s more)"
     if my_score <= 0:
         s.topic = "score0"
         return f"no action: Engine VM down and this host cannot run it (score 0: {snap.score_detail or 'monitors'})"
@@ -491,6 +541,19 @@ def _engine_down(s: _Step) -> str:
     s.go(State.ENGINE_START)
     s.act(ActionKind.START_VM)
     return f"started Engine VM because this host has the best score ({my_score}) and no host runs it"
+
+
+def _forming(s: _Step) -> list[tuple[int, float]]:
+    """Live peers in StartState that may still hold back a start: seen so for less than
+    `forming`. Remembers since when each was seen so."""
+    seen = dict(s.memory.forming_seen)
+    now_forming = {
+        p.host_id: seen.get(p.host_id, s.now)
+        for p in _peers(s.snap).values()
+        if p.live and p.state == State.START.value
+    }
+    s.memory = replace(s.memory, forming_seen=tuple(sorted(now_forming.items())))
+    return [(h, since) for h, since in sorted(now_forming.items()) if s.now - since < s.t.forming - TIMER_SLACK]
 
 
 def _engine_start(s: _Step) -> str:
@@ -533,6 +596,13 @@ def _vm_lost(s: _Step) -> str:
         return f"no action: Engine VM left this host ({snap.vm_down_reason or 'gone'}); engine up on host {host}"
     reason = snap.vm_down_reason or "crashed"
     restarts = _within(s.memory.crash_restarts, s.now, s.t.restart_window)
+    if snap.score <= 0 and not restarts:
+        # Nothing was tried here, so nothing failed here: no back-off (once healed, it may start it).
+        s.go(State.ENGINE_DOWN)
+        return (
+            f"no action: the Engine VM went down unexpectedly ({reason}); this host cannot run it "
+            f"(score 0: {snap.score_detail or 'monitors'}), another host restarts it"
+        )
     if snap.score > 0 and len(restarts) < s.t.local_restarts:
         s.go(State.ENGINE_START, crash_restarts=(*restarts, s.now))
         s.act(ActionKind.START_VM, "local restart")
@@ -550,9 +620,13 @@ def _engine_running(s: _Step) -> str:
     state = s.memory.state
     if not snap.vm.running:
         return _vm_lost(s)
+    if snap.vm is VmStatus.PAUSED:
+        return _paused(s)
+    if s.memory.paused_since is not None:
+        s.memory = replace(s.memory, paused_since=None)
     if snap.migrate_request is not None and snap.vm is VmStatus.UP:
         wanted = snap.migrate_request
-        candidates = [p for p in _peers(snap).values() if p.eligible and wanted in (0, p.host_id)]
+        candidates = [p for p in _working(s) if wanted in (0, p.host_id)]
         target, why_not = migration_destination(snap, candidates)
         if target is not None:
             return _migrate(s, target, "requested", "the administrator asked for it")
@@ -561,11 +635,7 @@ def _engine_running(s: _Step) -> str:
         return f"no action: live migration {to}refused: {why_not}"
     # Hand over to a clearly better host (score gap >= threshold; priority never moves a running Engine),
     # never to one that reads another domain or lease.
-    better = [
-        p
-        for p in _peers(snap).values()
-        if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD and not mismatched(snap, p)
-    ]
+    better = [p for p in _working(s) if p.score >= snap.score + score_.RESTART_THRESHOLD and not mismatched(snap, p)]
     if better and snap.vm is VmStatus.UP:
         best = max(better, key=lambda p: score_.rank(p.score, p.priority, p.host_id))
         since = s.memory.better_since if s.memory.better_since is not None else s.now
@@ -624,15 +694,52 @@ def _engine_running(s: _Step) -> str:
     return _health_restart(s, f"the Engine has been unhealthy for {bad_for:.0f} s")
 
 
+def _working(s: _Step) -> list[Peer]:
+    """Eligible peers whose agent works now: their slot changed within `peer_fresh`. Only such a
+    host may receive the Engine VM (a hung agent's slot stays `fresh` for `stale_after`)."""
+    return [p for p in _peers(s.snap).values() if p.eligible and p.age <= s.t.peer_fresh]
+
+
+def _paused(s: _Step) -> str:
+    """libvirt released the lease of the paused VM: it must not stay paused for long."""
+    since = s.memory.paused_since if s.memory.paused_since is not None else s.now
+    paused_for = s.now - since
+    if paused_for >= s.t.paused - TIMER_SLACK:
+        return _power_off(s, "paused", f"it has been paused for {paused_for:.0f} s (its lease released)")
+    s.memory = replace(s.memory, paused_since=since)
+    s.topic = "paused"
+    s.wake_after = s.t.paused - paused_for
+    return (
+        f"no action: the Engine VM is paused (its lease released), powering it off in {s.t.paused - paused_for:.0f} s"
+    )
+
+
 def _health_restart(s: _Step, why: str) -> str:
     """Stop an unhealthy Engine so it is started afresh; alert when a restart already did not help."""
     recent = _within(s.memory.health_restarts, s.now, s.t.health_alert_window)
-    s.go(State.ENGINE_STOP, stop_reason="Engine unhealthy", health_restarts=(*recent, s.now), bad_health_since=None)
+    if not recent:
+        s.go(State.ENGINE_STOP, stop_reason="Engine unhealthy", health_restarts=(s.now,), bad_health_since=None)
+        s.act(ActionKind.SHUTDOWN_VM, "Engine unhealthy")
+        return f"shut down the Engine VM because {why}"
+    # A restart here did not help: step back so another host tries; alert once per window.
+    s.go(
+        State.ENGINE_STOP,
+        stop_reason="Engine unhealthy",
+        health_restarts=(*recent, s.now),
+        bad_health_since=None,
+        backoff_until=s.now + s.t.backoff,
+    )
     s.act(ActionKind.SHUTDOWN_VM, "Engine unhealthy")
-    if recent:
-        s.act(ActionKind.ALERT, f"the Engine is still unhealthy after {len(recent)} restart(s): {why}")
-        return f"shut down the Engine VM and raised an alert because {why}, again after {len(recent)} restart(s)"
-    return f"shut down the Engine VM because {why}"
+    if len(recent) == 1:
+        s.act(ActionKind.ALERT, f"the Engine is still unhealthy after a restart on this host: {why}")
+        return (
+            f"shut down the Engine VM and raised an alert because {why}, again after a restart here; "
+            f"stepping back for {s.t.backoff:.0f} s so another host tries"
+        )
+    return (
+        f"shut down the Engine VM because {why}, again after {len(recent)} restart(s) here; "
+        f"stepping back for {s.t.backoff:.0f} s so another host tries"
+    )
 
 
 def _engine_stop(s: _Step) -> str:
@@ -642,13 +749,55 @@ def _engine_stop(s: _Step) -> str:
         s.go(State.ENGINE_DOWN, stop_reason="")
         return f"no action: Engine VM is down on this host ({reason or 'stopped'})"
     if s.memory.state is State.ENGINE_FORCE_STOP:
-        return "no action: powering off the Engine VM"
+        return _force_stop(s)
     left = s.t.stop - s.elapsed()
     if left <= 0:
-        s.go(State.ENGINE_FORCE_STOP)
+        return _power_off(s, s.memory.stop_reason, f"its shutdown did not finish in {s.t.stop:.0f} s")
+    resent = _resend_shutdown(s)
+    return resent or f"no action: Engine VM shutting down ({s.memory.stop_reason}), powering off in {left:.0f} s"
+
+
+def _resend_shutdown(s: _Step) -> str | None:
+    """A shutdown request that could not begin (another action still ran) is asked again."""
+    if ActionKind.SHUTDOWN_VM in s.memory.sent_actions or s.snap.action_running is not None:
+        return None
+    s.act(ActionKind.SHUTDOWN_VM, s.memory.stop_reason)
+    return f"asked the Engine VM to shut down again because the first request could not begin ({s.memory.stop_reason})"
+
+
+def _power_off(s: _Step, why: str, because: str) -> str:
+    s.go(State.ENGINE_FORCE_STOP, stop_reason=why, destroy_failures=0, retry_at=0.0)
+    s.act(ActionKind.DESTROY_VM, why)
+    return f"powered off the Engine VM because {because}"
+
+
+def _force_stop(s: _Step) -> str:
+    """Power-off sent: wait for it; a failed one is tried again with back-off and raises one alert."""
+    snap = s.snap
+    result = snap.action_result if snap.action_result and snap.action_result.kind is ActionKind.DESTROY_VM else None
+    if result is not None and not result.ok:
+        failures = s.memory.destroy_failures + 1
+        delay = min(s.t.destroy_retry * 2 ** (failures - 1), 300.0)
+        s.memory = replace(
+            s.memory,
+            destroy_failures=failures,
+            retry_at=s.now + delay,
+            sent_actions=s.memory.sent_actions - {ActionKind.DESTROY_VM},
+        )
+        s.act(ActionKind.ALERT, f"cannot power off the Engine VM: {result.error or 'failed'}")
+        s.wake_after = delay
+        return f"no action: powering off the Engine VM failed ({result.error or 'failed'}); retrying in {delay:.0f} s"
+    if ActionKind.DESTROY_VM not in s.memory.sent_actions and snap.action_running is None:
+        left = s.memory.retry_at - s.now
+        if left > TIMER_SLACK:
+            s.topic = "destroy-retry"
+            s.wake_after = left
+            return f"no action: powering off the Engine VM failed; retrying in {left:.0f} s"
         s.act(ActionKind.DESTROY_VM, s.memory.stop_reason)
-        return f"powered off the Engine VM because its shutdown did not finish in {s.t.stop:.0f} s"
-    return f"no action: Engine VM shutting down ({s.memory.stop_reason}), powering off in {left:.0f} s"
+        attempt = s.memory.destroy_failures + 1
+        return f"powered off the Engine VM again because the last attempt failed (attempt {attempt})"
+    s.topic = "destroying"
+    return "no action: powering off the Engine VM"
 
 
 def _unexpectedly_down(s: _Step) -> str:

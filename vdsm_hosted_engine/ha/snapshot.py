@@ -78,6 +78,7 @@ class Peer:
     maintenance: bool = False
     stopped: bool = False
     fresh: bool = True  # its slot's timestamp changed recently (a live host id with a stale slot is not trusted)
+    age: float = 0.0  # seconds since its slot's timestamp last changed, on this host's clock
     identity: str = ""  # the storage domain and Engine VM lease as that host reads them ("" = not published)
     migrating_to: int | None = None  # the host it announces it is live-migrating the Engine VM to
 
@@ -118,3 +119,5 @@ class Snapshot:
     identity: str = ""  # this host's reading of the domain and lease (peers must read the same to receive the VM)
     network: float | None = None  # this host's network monitor: 0 = cut off (no live migration possible)
     migrate_request: int | None = None  # admin asked to live-migrate the Engine VM: 0 = best host, N = host N
+    storage_error: str = ""  # why the whiteboard could not be read this tick ("" = it could)
+    monitors_ready: bool = True  # every monitor has reported since the agent started (or it waited long enough)

@@ -25,7 +25,7 @@ def test_a_bug_in_a_tick_is_logged_once_and_the_loop_goes_on(caplog):
         assert agent.tick() is None
         assert agent.tick() is None
     tracebacks = [r for r in caplog.records if r.exc_info]
-    sentences = [r.getMessage() for r in caplog.records if r.getMessage() == BUG_SENTENCE.format(step="decide")]
+    sentences = [r.getMessage() for r in caplog.records if r.getMessage() == BUG_SENTENCE.format(step="refresh")]
     assert len(tracebacks) == 1 and len(sentences) == 2
 
 
@@ -84,3 +84,55 @@ def test_a_request_the_loop_does_not_take_in_time_is_withdrawn():
     assert host.migrate_request is None
     host.agent.tick()
     assert host.agent.wait_migration_answer(0, 0) is None  # nothing was left to act on later
+
+
+def test_an_exception_from_an_action_or_the_publish_does_not_end_the_loop(caplog):
+    """A libvirtError from an ABORT, a ValueError from the slot encoder: not HostedEngineErrors,
+    raised after the decision. The tick says so and the next one runs (issue 12)."""
+    world = World(host_count=1)
+    host = world.hosts[1]
+    world.power_on(host)
+    world.run_until(30)
+    agent = host.agent
+
+    def broken(*args):
+        raise ValueError("slot too long")
+
+    agent.env.write_slot = broken
+    with caplog.at_level(logging.INFO, logger="vdsm_hosted_engine"):
+        assert agent.tick() is None
+    assert BUG_SENTENCE.format(step="publish") in [r.getMessage() for r in caplog.records]
+    del agent.env.write_slot
+    assert agent.tick() is not None
+
+
+def test_an_action_the_env_refuses_is_withdrawn_and_said(caplog):
+    """Given the env refuses to begin the start (another action still runs), then the sentence says
+    it could not begin, the state machine does not count it as sent, and a later tick asks again."""
+    from vdsm_hosted_engine.errors import HostedEngineError
+    from vdsm_hosted_engine.ha.snapshot import ActionKind
+
+    world = World(host_count=1)
+    host = world.hosts[1]
+    world.power_on(host)
+    refused = []
+    original = host.agent.env.begin
+
+    def busy(action):
+        if action.kind is ActionKind.START_VM and not refused:
+            refused.append(action)
+            raise HostedEngineError("destroy still running; not starting start")
+        original(action)
+
+    host.agent.env.begin = busy
+    with caplog.at_level(logging.INFO, logger="vdsm_hosted_engine"):
+        world.run_until(60)
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        "could not begin the Engine VM's start (destroy still running; not starting start); will ask again" in messages
+    )
+    refusal = messages.index(
+        "could not begin the Engine VM's start (destroy still running; not starting start); will ask again"
+    )
+    assert not any(m.startswith("started Engine VM") for m in messages[:refusal])  # no false "started"
+    assert refused and world.running_vms() == [1]

@@ -331,9 +331,15 @@ def test_crash_restarts_locally_first_then_steps_back():
     assert d3.state is State.ENGINE_DOWN
 
 
-def test_vm_killed_with_storage_lost_steps_back_at_once():
+def test_vm_killed_with_storage_lost_does_not_step_back_for_a_restart_never_tried():
+    """Given a host at score 0 (storage lost), when its Engine VM dies, then it neither restarts it
+    nor steps back for 600 s: healed, it may start the Engine again at once (issue 12: the only
+    eligible host sat idle and the Engine was down 627 s)."""
     d = decide(mem(State.ENGINE_UP), snap(score=0, vm_down_reason="lease lost"))
-    assert d.state is State.ENGINE_UNEXPECTEDLY_DOWN and d.actions == ()
+    assert (d.state, d.actions, d.score) == (State.ENGINE_DOWN, (), 0)
+    assert d.sentence.startswith("no action: the Engine VM went down unexpectedly (lease lost); this host cannot")
+    healed = decide(d.memory, snap(now=130))
+    assert healed.state is State.ENGINE_START
 
 
 def test_vm_migrated_away_is_not_a_crash():
@@ -378,7 +384,9 @@ def test_steady_repeats_collapse_but_a_new_topic_is_news():
 
 def test_no_start_while_a_live_peer_has_not_published_its_real_score():
     d = decide(mem(State.ENGINE_DOWN), snap(peers=[peer(2, score=0, state="StartState")]))
-    assert d.actions == () and d.sentence == "no action: waiting for host(s) 2 to publish their score"
+    assert (
+        d.actions == () and d.sentence == "no action: waiting for host(s) 2 to publish their score (at most 30 s more)"
+    )
 
 
 def test_timers_fire_despite_float_residue():
@@ -396,3 +404,138 @@ def test_a_start_that_never_finishes_is_given_up_and_counted():
     d = decide(memory, snap(now=100 + T.start, action_running=ActionKind.START_VM))
     assert (d.state, d.memory.start_failures) == (State.ENGINE_DOWN, (100 + T.start,))
     assert "gave up on an Engine VM start unfinished after 300 s" in d.sentence
+
+
+# -- issue 12: stuck or slow ----------------------------------------------------------------------
+
+
+def test_a_host_whose_vm_runtime_does_not_answer_publishes_score_0():
+    d = decide(mem(State.ENGINE_DOWN), snap(vm=VmStatus.UNKNOWN))
+    assert (d.state, d.score) == (State.UNKNOWN_LOCAL_VM_STATE, 0)
+
+
+def test_a_host_that_cannot_read_the_lease_publishes_score_0():
+    d = decide(mem(State.ENGINE_DOWN), snap(lease_known=False))
+    assert d.actions == () and d.score == 0
+    assert "not starting the Engine VM blind" in d.sentence
+
+
+def test_a_peer_stuck_in_start_state_holds_back_a_start_for_a_bounded_time():
+    """Given host 2 live but stuck in StartState (it cannot read the whiteboard), then host 1 waits
+    for it at most `forming` seconds, saying so, then starts the Engine."""
+    stuck = [peer(2, score=0, state="StartState")]
+    d = decide(mem(State.ENGINE_DOWN), snap(now=100, peers=stuck))
+    assert (
+        d.actions == () and d.sentence == "no action: waiting for host(s) 2 to publish their score (at most 30 s more)"
+    )
+    d = decide(d.memory, snap(now=120, peers=stuck))
+    assert d.actions == () and d.sentence.endswith("(at most 10 s more)")
+    d = decide(d.memory, snap(now=130, peers=stuck))
+    assert d.state is State.ENGINE_START and [a.kind for a in d.actions] == [ActionKind.START_VM]
+
+
+def test_a_failed_power_off_is_retried_with_back_off_and_one_alert():
+    """Given EngineForceStop, when the destroy fails, then one alert, a retry after 10 s, then 20 s."""
+    memory = mem(
+        State.ENGINE_FORCE_STOP,
+        since=0.0,
+        stop_reason="Engine unhealthy",
+        sent_actions=frozenset({ActionKind.DESTROY_VM}),
+    )
+    failed = ActionResult(ActionKind.DESTROY_VM, False, error="libvirt: timed out")
+    d = decide(memory, snap(now=100, vm=VmStatus.UP, action_result=failed))
+    assert [a.kind for a in d.actions] == [ActionKind.ALERT]
+    assert d.sentence == "no action: powering off the Engine VM failed (libvirt: timed out); retrying in 10 s"
+    d = decide(d.memory, snap(now=105, vm=VmStatus.UP))
+    assert d.actions == ()
+    d = decide(d.memory, snap(now=110, vm=VmStatus.UP))
+    assert [a.kind for a in d.actions] == [ActionKind.DESTROY_VM]
+    assert d.sentence == "powered off the Engine VM again because the last attempt failed (attempt 2)"
+    d = decide(d.memory, snap(now=111, vm=VmStatus.UP, action_result=failed))
+    assert d.actions == () and d.sentence.endswith("retrying in 20 s")  # no second alert
+    d = decide(d.memory, snap(now=131, vm=VmStatus.DOWN))
+    assert d.state is State.ENGINE_DOWN
+
+
+def test_a_migration_whose_abort_does_nothing_is_given_up():
+    """Given a live migration aborted after 120 s, when nothing ends it for 30 s more, then the
+    source falls back to stop + restart elsewhere instead of waiting forever."""
+    memory = mem(
+        State.ENGINE_MIGRATING_AWAY,
+        since=0.0,
+        migration_target=2,
+        migration_why="degraded",
+        sent_actions=frozenset({ActionKind.MIGRATE_VM}),
+    )
+    running = dict(vm=VmStatus.UP, health=Health.GOOD, action_running=ActionKind.MIGRATE_VM)
+    d = decide(memory, snap(now=120, **running))
+    assert [a.kind for a in d.actions] == [ActionKind.ABORT_MIGRATION]
+    d = decide(d.memory, snap(now=140, **running))
+    assert d.actions == () and d.state is State.ENGINE_MIGRATING_AWAY
+    d = decide(d.memory, snap(now=150, **running))
+    assert d.state is State.ENGINE_STOP and [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
+    assert "still unfinished 30 s after it was aborted" in d.sentence
+
+
+def test_a_shutdown_that_could_not_begin_is_asked_again():
+    memory = mem(State.ENGINE_STOP, since=0.0, stop_reason="Engine unhealthy")  # the agent withdrew it
+    d = decide(memory, snap(now=10, vm=VmStatus.UP))
+    assert [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM]
+    assert d.sentence.startswith("asked the Engine VM to shut down again")
+
+
+def test_a_paused_engine_vm_is_powered_off_after_30_s():
+    d = decide(mem(State.ENGINE_UP), snap(now=100, vm=VmStatus.PAUSED, health=Health.BAD))
+    assert d.actions == () and d.sentence.startswith("no action: the Engine VM is paused (its lease released)")
+    d = decide(d.memory, snap(now=115, vm=VmStatus.PAUSED, health=Health.BAD))
+    assert d.actions == ()
+    d = decide(d.memory, snap(now=130, vm=VmStatus.PAUSED, health=Health.BAD))
+    assert d.state is State.ENGINE_FORCE_STOP and [a.kind for a in d.actions] == [ActionKind.DESTROY_VM]
+
+
+def test_no_handover_to_a_host_whose_agent_stopped_publishing():
+    """A peer whose slot has not changed for more than `peer_fresh` is no handover target, even
+    while it is still trusted as alive (`stale_after`)."""
+    hung = peer(2, age=11.0)
+    d = decide(mem(State.ENGINE_UP), engine_up_here(score=1800, peers=[hung]))
+    assert d.actions == () and d.memory.better_since is None
+    working = peer(2, age=2.0)
+    d = decide(mem(State.ENGINE_UP), engine_up_here(score=1800, peers=[working]))
+    assert d.memory.better_since == 100.0
+
+
+def test_a_free_lease_outranks_a_stale_engine_up_slot():
+    """After its VM crashed, a peer's slot may still say "up" for a tick; the lease is free: the
+    best host starts the Engine at once instead of waiting for that slot to go stale."""
+    d = decide(mem(State.ENGINE_DOWN), snap(peers=[peer(2, score=1000, vm="up")], lease_owner=None))
+    assert d.state is State.ENGINE_START
+
+
+def test_monitors_without_values_yet_are_no_reason_to_act():
+    d = decide(mem(State.ENGINE_UP), engine_up_here(score=800, peers=[peer(2)], monitors_ready=False))
+    assert d.state is State.START and d.actions == ()
+    assert d.sentence == "no action: waiting for the monitors' first values (no value is not a bad value)"
+
+
+def test_a_vm_dying_in_global_maintenance_is_news():
+    d = decide(mem(State.GLOBAL_MAINTENANCE), snap(vm=VmStatus.UP, global_maintenance=True))
+    d2 = decide(d.memory, snap(vm=VmStatus.UP, global_maintenance=True))
+    d3 = decide(d2.memory, snap(vm=VmStatus.DOWN, global_maintenance=True))
+    assert d2.steady and not d3.steady
+
+
+def test_storage_loss_is_named():
+    blind = Snapshot(now=1, host_id=1, score=0, vm=VmStatus.DOWN, peers=None, storage_error="EIO reading metadata")
+    d = decide(mem(State.ENGINE_DOWN), blind)
+    assert d.sentence == "no action: storage unavailable (EIO reading metadata); waiting for it"
+
+
+def test_an_engine_unhealthy_again_after_a_restart_here_steps_back_and_alerts_once():
+    memory = mem(State.ENGINE_UP_BAD_HEALTH, bad_health_since=0.0, health_restarts=(10.0,))
+    d = decide(memory, snap(now=400, vm=VmStatus.UP, health=Health.BAD))
+    assert [a.kind for a in d.actions] == [ActionKind.SHUTDOWN_VM, ActionKind.ALERT]
+    assert d.memory.backoff_until == 1000.0
+    down = decide(replace(d.memory, state=State.ENGINE_DOWN), snap(now=500, peers=[peer(2)]))
+    assert down.actions == () and down.score == 0 and "stepped back" in down.sentence
+    alone = decide(replace(d.memory, state=State.ENGINE_DOWN), snap(now=500))
+    assert alone.state is State.ENGINE_START  # no other host could try: stepping back would only wait
