@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 
 from vdsm_hosted_engine.broker.broker import Broker
+from vdsm_hosted_engine.deadline import CallHung, Deadlines
 from vdsm_hosted_engine.errors import HostedEngineError, LockspaceBusy, SanlockError
 from vdsm_hosted_engine.ha import mail
 from vdsm_hosted_engine.ha.env import MonitorValues
@@ -46,6 +47,7 @@ class RealEnv:
         state_dir: str,
         hooks_dir: str | None = None,
         shutdown_grace: float = 120.0,
+        call_timeout: float = 10.0,
     ) -> None:
         self.host_id = host_id
         self.domain = domain
@@ -62,6 +64,9 @@ class RealEnv:
         self._running: ActionKind | None = None
         self._result: ActionResult | None = None
         self._joining = False
+        self._calls = Deadlines()
+        self.call_timeout = call_timeout  # a storage or libvirt call hung this long counts as failed
+        self._abandoned: ActionKind | None = None  # a hung migration a power-off went ahead of
         self._join_retry_at = 0.0
         self._join_failures = 0
         self._join_error = ""
@@ -154,21 +159,29 @@ class RealEnv:
         return None if hosts is None else {h: lease.liveness for h, lease in hosts.items()}
 
     def lease_owner(self) -> int | None:
-        owner = live_owner(self.lease.owners(), self.hosts())
+        owners = self._calls.call("reading the Engine VM lease", self.call_timeout, self.lease.owners)
+        owner = live_owner(owners, self.hosts())
         return owner.host_id if owner else None
 
     # -- whiteboard ------------------------------------------------------------------------------
 
     def read_whiteboard(self) -> Whiteboard:
-        return self.whiteboard.read()
+        return self._calls.call("reading the whiteboard", self.call_timeout, self.whiteboard.read)
 
     def write_slot(self, slot: HostSlot) -> None:
-        self.whiteboard.write_host_slot(slot, wall_time=self.wall())
+        wall = self.wall()
+        self._calls.call(
+            "writing this host's slot", self.call_timeout, lambda: self.whiteboard.write_host_slot(slot, wall_time=wall)
+        )
 
     # -- the VM ------------------------------------------------------------------------------------
 
     def vm_status(self) -> tuple[VmStatus, str]:
-        return self.runtime.status()
+        try:
+            return self._calls.call("asking libvirt for the Engine VM", self.call_timeout, self.runtime.status)
+        except CallHung as e:
+            logger.warning("%s", e)
+            return VmStatus.UNKNOWN, ""
 
     def begin(self, action: Action) -> None:
         if action.kind is ActionKind.ALERT:
@@ -178,7 +191,15 @@ class RealEnv:
             self.runtime.abort_migration()  # the running migrate call then fails: the VM stays here
             return
         with self._lock:
-            if self._running is not None:
+            if self._running is ActionKind.MIGRATE_VM and action.kind in (
+                ActionKind.SHUTDOWN_VM,
+                ActionKind.DESTROY_VM,
+            ):
+                # A migration that even its abort did not end must not keep the VM unmanaged: the
+                # stop goes ahead; the migration's own end, whenever it comes, is only logged.
+                logger.warning("%s goes ahead of a live migration that does not end", action.kind.value)
+                self._abandoned = ActionKind.MIGRATE_VM
+            elif self._running is not None:
                 raise VmError(f"{self._running.value} still running; not starting {action.kind.value}")
             self._running = action.kind
         threading.Thread(target=self._perform, args=(action,), name=f"vm-{action.kind.value}", daemon=True).start()
@@ -218,8 +239,11 @@ class RealEnv:
             "ok" if result.ok else result.error,
         )
         with self._lock:
-            self._running = None
-            self._result = result
+            if self._abandoned is action.kind and self._running is not action.kind:
+                self._abandoned = None  # superseded: its result is no longer the running action's
+            else:
+                self._running = None
+                self._result = result
         self.wake()
 
     def action_status(self) -> tuple[ActionKind | None, ActionResult | None]:
@@ -267,8 +291,12 @@ class RealEnv:
 
     def identity(self) -> str:
         """The domain's sdUUID and the Engine VM lease's version, read from storage now."""
-        sd_uuid = StorageDomain.open(self.domain.path).identity.sd_uuid
-        return f"{sd_uuid}:{self.lease.read().version}"
+
+        def read() -> str:
+            sd_uuid = StorageDomain.open(self.domain.path).identity.sd_uuid
+            return f"{sd_uuid}:{self.lease.read().version}"
+
+        return self._calls.call("reading the domain's identity", self.call_timeout, read)
 
     def request_migration(self, target: int) -> None:
         """The admin's request (any thread); the agent takes it on its next tick."""
