@@ -23,6 +23,7 @@ from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonito
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
+from vdsm_hosted_engine.ha import ha_conf
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
@@ -113,7 +114,8 @@ class Daemon:
             ]
         )
         os.makedirs(conf.run_dir, exist_ok=True)
-        self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, conf.run_dir, conf.hooks_dir)
+        self.ha_conf = ha_conf.path_for(conf.source, conf.run_dir)
+        self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, self.ha_conf, conf.hooks_dir)
         self.env.migration_uri, self.env.migration_data_uri = conf.migration_uri, conf.migration_data_uri
         self.env.migration_unsafe = conf.migration_unsafe
         self.runtime.on_event = self.env.wake
@@ -164,6 +166,10 @@ class Daemon:
     def liveness(self) -> dict[int, Liveness] | None:
         return self.env.liveness()
 
+    def lease_owner(self) -> int | None:
+        """The live holder of the Engine VM lease, read now (raises when unreadable)."""
+        return self.env.lease_owner()
+
     def agent_status(self) -> dict[str, Any]:
         return {"hostId": self.host_id, **self.agent.status()}
 
@@ -175,12 +181,7 @@ class Daemon:
         self.env.wake()
 
     def set_local_maintenance(self, enabled: bool) -> None:
-        flag = os.path.join(self.conf.run_dir, "local-maintenance")
-        if enabled:
-            with open(flag, "w", encoding="utf-8"):
-                pass
-        elif os.path.exists(flag):
-            os.unlink(flag)
+        ha_conf.set_local_maintenance(self.ha_conf, enabled)
         self.env.wake()
 
     def vm_status(self) -> tuple[VmStatus, str]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.deadline import CallHung, Deadlines
 from vdsm_hosted_engine.errors import HostedEngineError, LockspaceBusy, SanlockError
-from vdsm_hosted_engine.ha import mail
+from vdsm_hosted_engine.ha import ha_conf, mail
 from vdsm_hosted_engine.ha.env import MonitorValues
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
 from vdsm_hosted_engine.storage.domain import StorageDomain
@@ -44,7 +44,7 @@ class RealEnv:
         domain: StorageDomain,
         runtime: VmRuntime,
         broker: Broker,
-        state_dir: str,
+        ha_conf_path: str,
         hooks_dir: str | None = None,
         shutdown_grace: float = 120.0,
         call_timeout: float = 10.0,
@@ -56,7 +56,7 @@ class RealEnv:
         self.lease = domain.engine_vm_lease()
         self.runtime = runtime
         self.broker = broker
-        self.state_dir = state_dir
+        self.ha_conf = ha_conf_path  # ha.conf: local maintenance, kept across reboots
         self.hooks_dir = hooks_dir
         self.shutdown_grace = shutdown_grace
         self._wake = threading.Event()
@@ -285,7 +285,12 @@ class RealEnv:
         return self.broker.values()
 
     def local_maintenance(self) -> bool:
-        return os.path.exists(os.path.join(self.state_dir, "local-maintenance"))
+        """From ha.conf (kept across reboots); an unreadable file keeps the host out of the game."""
+        try:
+            return ha_conf.local_maintenance(self.ha_conf)
+        except OSError as e:
+            logger.warning("cannot read %s: %s; taking this host as in local maintenance", self.ha_conf, e)
+            return True
 
     # -- live migration --------------------------------------------------------------------------
 

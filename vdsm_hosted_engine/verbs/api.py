@@ -32,6 +32,7 @@ class Backend(Protocol):
 
     def whiteboard(self) -> Whiteboard: ...
     def liveness(self) -> dict[int, Liveness] | None: ...
+    def lease_owner(self) -> int | None: ...
     def agent_status(self) -> dict[str, Any]: ...
     def monitor_status(self) -> dict[str, Any]: ...
     def set_global_maintenance(self, enabled: bool) -> None: ...
@@ -163,6 +164,12 @@ class HostedEngine:
     def reinitializeLockspace(self, force: bool = False) -> bool:
         if self.backend.vm_status()[0].running:
             raise InvalidRequest("the Engine VM runs on this host: reinitializing the lockspace would kill it")
+        owner = self.backend.lease_owner()
+        if owner is not None:
+            raise InvalidRequest(
+                f"host {owner} holds the Engine VM lease: reinitializing the lockspace would make sanlock kill "
+                "the Engine VM there (force does not override this)"
+            )
         if not force:
             board = self.backend.whiteboard()
             if not board.global_maintenance:

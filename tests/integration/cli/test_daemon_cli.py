@@ -67,6 +67,11 @@ def tmp_daemon(tmp_path, tmp_domain, monkeypatch):
     health.server_close()
 
 
+def tmp_daemon_env(tmp_path):
+    """The environment of host 1's sanlock daemon started by `tmp_daemon`."""
+    return {**os.environ, "SANLOCK_RUN_DIR": str(tmp_path / "sanlock1")}
+
+
 def cli(conf, *args):
     return subprocess.run(
         [sys.executable, "-m", "vdsm_hosted_engine.cli.hosted_engine", *args, "--config", str(conf)],
@@ -149,11 +154,32 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
     )
     assert (hook.returncode, hook.stderr) == (0, "")
 
+    # Local maintenance survives the daemon's (and the host's) restart: it lives in ha.conf beside
+    # hosted-engine.conf, as in oVirt, not in the run directory (a tmpfs).
+    assert cli(conf, "--set-maintenance", "--mode=local").returncode == 0
+    assert (tmp_path / "ha.conf").read_text() == "local_maintenance=True\n"
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     slot = tmp_domain.whiteboard().read().hosts[1]
     assert (slot.stopped, slot.score) == (True, 0)
     assert "daemon stopped" in (tmp_path / "daemon.log").read_text()
+    with open(tmp_path / "daemon2.log", "w") as log:
+        again = subprocess.Popen(
+            [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
+            env=tmp_daemon_env(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                lambda: (s := status(conf)) and s["1"]["maintenance"] and not s["1"]["stopped"],
+                timeout=60,
+                interval=0.5,
+                what="host 1 back, still in local maintenance",
+            )
+        finally:
+            again.send_signal(signal.SIGTERM)
+            again.wait(30)
 
 
 def test_daemon_refuses_to_start_without_its_parts(tmp_path, monkeypatch):

@@ -74,7 +74,7 @@ def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(
             StorageMonitor(board.read_global, lambda: lockspace.holds(1), interval=0.5),
         ]
     )
-    env = RealEnv(1, tmp_domain, runtime, broker, state_dir=str(tmp_path), shutdown_grace=5)
+    env = RealEnv(1, tmp_domain, runtime, broker, ha_conf_path=str(tmp_path / "ha.conf"), shutdown_grace=5)
     runtime.on_event = env.wake  # libvirt lifecycle events wake the agent at once
     agent = Agent(env, AgentConfig(host_id=1, hostname="host1", vm_mem_mib=128, tick=0.5))
     broker.start()

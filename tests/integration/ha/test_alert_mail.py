@@ -43,7 +43,7 @@ def test_alert_is_mailed_with_the_deployed_settings(tmp_domain, tmp_path):
             ("he.destEmails", "ops@example.com,dba@example.com"),
         ):
             shared.set(key, value)
-        env = RealEnv(1, tmp_domain, runtime=None, broker=None, state_dir=str(tmp_path))
+        env = RealEnv(1, tmp_domain, runtime=None, broker=None, ha_conf_path=str(tmp_path / "ha.conf"))
         env._alert("the Engine is still unhealthy after 1 restart(s)").join(10)
     finally:
         server.shutdown()
@@ -56,7 +56,7 @@ def test_alert_is_mailed_with_the_deployed_settings(tmp_domain, tmp_path):
 
 
 def test_no_smtp_configured_means_no_mail_and_an_unreachable_server_is_only_logged(tmp_domain, tmp_path, caplog):
-    env = RealEnv(1, tmp_domain, runtime=None, broker=None, state_dir=str(tmp_path))
+    env = RealEnv(1, tmp_domain, runtime=None, broker=None, ha_conf_path=str(tmp_path / "ha.conf"))
     assert env._alert("nothing configured") is None
     settings = mail.MailSettings("127.0.0.1", 9, "he@h", ("ops@example.com",))  # discard port: refused
     assert mail.send(settings, mail.message(settings, 1, "h1", "x"), timeout=2) is False

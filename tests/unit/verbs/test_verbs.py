@@ -32,6 +32,10 @@ class FakeBackend:
         self.migrations = []
         self.fresh_reads = 0
         self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
+        self.owner = None
+
+    def lease_owner(self):
+        return self.owner
 
     def whiteboard(self, fresh=False):
         self.fresh_reads += fresh
@@ -244,5 +248,14 @@ def test_reinitialize_lockspace_refusals(fake_api):
     with pytest.raises(InvalidRequest, match="would kill it"):
         api["HostedEngine.reinitializeLockspace"]({"force": True})
     backend.vm = VmStatus.DOWN
+    # Another host runs the Engine with its agent stopped (slot "stopped", host id kept): its lease
+    # owner record names a live host, and reinitializing would make that host drop the lockspace and
+    # sanlock kill the Engine VM there. Not even force overrides it (issue 12, defect 4).
+    backend.slots[2] = wb.HostSlot(2, 7, 0, UP, "h2", stopped=True)
+    backend.owner = 2
+    for force in (False, True):
+        with pytest.raises(InvalidRequest, match="host 2 holds the Engine VM lease"):
+            api["HostedEngine.reinitializeLockspace"]({"force": force})
+    backend.owner = None
     assert api["HostedEngine.reinitializeLockspace"]({"force": "true"}) is True
     assert backend.actions == ["reinit"]
