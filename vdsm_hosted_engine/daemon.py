@@ -102,7 +102,8 @@ class Daemon:
                     conf.network_test,
                     conf.tcp_t_address if conf.network_test == "tcp" else conf.gateway,
                     conf.tcp_t_port,
-                    interval=interval * 2,
+                    interval=interval,
+                    timeout=2.0,  # its probes run at once: a cut network shows within seconds
                 ),
                 BridgeMonitor(conf.bridge, interval=interval),
                 MemoryMonitor(cgroup=conf.host_cgroup, interval=interval),

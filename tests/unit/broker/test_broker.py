@@ -159,6 +159,13 @@ def test_network_tcp_and_none():
         NetworkMonitor("ping", None)
 
 
+def test_network_ping_sends_its_probes_in_one_round():
+    """Five echo requests 0.2 s apart in one ping process: the answer comes in about a second, not
+    after five probes in a row at the full timeout each."""
+    assert NetworkMonitor("ping", "127.0.0.1", probes=5, timeout=1).probe() == 1.0
+    assert NetworkMonitor("ping", "198.51.100.7", probes=3, timeout=1).probe() == 0.0  # TEST-NET-2: no answer
+
+
 def test_storage_monitor():
     ok = StorageMonitor(lambda: b"", lambda: True).probe()
     assert ok["ok"] is True and ok["host_id_held"] is True

@@ -1,11 +1,20 @@
-"""`network`: can this host reach the gateway? Success fraction of N probes (ping | dns | tcp | none)."""
+"""`network`: can this host reach the gateway? Success fraction of N probes (ping | dns | tcp | none).
+
+The N probes of one measurement run at once, each bounded by the monitor's `timeout` (ping: one
+`ping -c N -i 0.2` process), so a cut network is seen within about `timeout` seconds of the round
+that meets it, not after N probes in a row at the full timeout each (33 s were seen in the lab).
+"""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from vdsm_hosted_engine.broker.base import Monitor
+
+_RECEIVED = re.compile(rb"(\d+) (?:packets )?received")
 
 
 class NetworkMonitor(Monitor):
@@ -21,15 +30,23 @@ class NetworkMonitor(Monitor):
             raise ValueError("network test tcp needs a port")
         self.test, self.target, self.port, self.probes = test, target, port, probes
 
+    def _ping(self) -> float:
+        """One ping process sending `probes` echo requests 0.2 s apart, each waited for `timeout`."""
+        wait = max(int(self.timeout), 1)
+        result = subprocess.run(
+            ["ping", "-n", "-q", "-c", str(self.probes), "-i", "0.2", "-W", str(wait), str(self.target)],
+            capture_output=True,
+            timeout=self.timeout + 0.2 * self.probes + 2,
+            check=False,
+        )
+        match = _RECEIVED.search(result.stdout)
+        if match is not None:
+            return min(int(match.group(1)), self.probes) / self.probes
+        if result.returncode in (1, 2):  # no summary: no route, unknown host...: nothing received
+            return 0.0
+        raise ValueError(f"ping failed (rc {result.returncode}): {result.stderr.decode(errors='replace').strip()}")
+
     def _one(self) -> bool:
-        if self.test == "ping":
-            result = subprocess.run(
-                ["ping", "-n", "-q", "-c", "1", "-W", str(max(int(self.timeout), 1)), str(self.target)],
-                capture_output=True,
-                timeout=self.timeout + 2,
-                check=False,
-            )
-            return result.returncode == 0
         if self.test == "dns":
             try:
                 socket.getaddrinfo(str(self.target), None)
@@ -45,4 +62,8 @@ class NetworkMonitor(Monitor):
     def probe(self) -> float:
         if self.test == "none":
             return 1.0
-        return sum(1 for _ in range(self.probes) if self._one()) / self.probes
+        if self.test == "ping":
+            return self._ping()
+        with ThreadPoolExecutor(self.probes, thread_name_prefix="network-probe") as pool:
+            results = list(pool.map(lambda _: self._one(), range(self.probes)))
+        return sum(results) / self.probes
