@@ -211,6 +211,7 @@ class Agent:
             migrate_request=env.take_migrate_request(),
             storage_error=storage_error,
             monitors_ready=monitors_ready,
+            lockspace_held=self.joined,
         )
         return snapshot, monitors
 

@@ -6,8 +6,10 @@ States keep oVirt's names (an admin sees them in `--vm-status`); MEANING gives e
 Guards, in this precedence, before any per-state logic:
   1. global maintenance      -> GlobalMaintenance: hands off, no action at all
   2. local VM state unknown  -> UnknownLocalVmState: no action until the runtime can tell
-  3. local maintenance       -> LocalMaintenance: score 0; a VM running here is shut down
-  4. cluster not yet known   -> StartState: no start until sanlock says who is alive (no fixed wait)
+  3. the agent's own fence   -> EngineForceStop: the VM runs here but this host lost its host id
+                                (sanlock should have killed it): powered off after `fence` seconds
+  4. local maintenance       -> LocalMaintenance: score 0; a VM running here is shut down
+  5. cluster not yet known   -> StartState: no start until sanlock says who is alive (no fixed wait)
 
 Where we differ from oVirt's agent (REFERENCE.md):
   - a start refused because another host holds the lease (-243) is a lost race, not a failure: no
@@ -128,6 +130,9 @@ for _s in _GUARDED:
 for _s in TRANSITIONS:
     if _s is not State.AGENT_STOPPED:
         TRANSITIONS[_s] |= _GUARDED
+# The fence: from wherever the VM may be seen running without this host's lockspace.
+for _s in (*_GUARDED, *_RUNNING, State.ENGINE_START, State.ENGINE_STOP, State.ENGINE_MIGRATING_AWAY, State.ENGINE_DOWN):
+    TRANSITIONS[_s] |= {State.ENGINE_FORCE_STOP}
 TRANSITIONS[State.LOCAL_MAINTENANCE] |= {State.ENGINE_STOP, State.ENGINE_FORCE_STOP, State.ENGINE_MIGRATING_AWAY}
 
 # Timers fire when this close to their deadline: clock arithmetic leaves residues like 1e-14 s, and a
@@ -165,6 +170,7 @@ class Timeouts:
     destroy_retry: float = 10.0  # first delay before a failed power-off is tried again (doubles, max 300 s)
     paused: float = 30.0  # an Engine VM paused this long (it released its lease) is powered off
     monitors: float = 30.0  # after the agent starts, wait this long at most for the monitors' first values
+    fence: float = 15.0  # the VM still runs here this long after this host lost its host id: power it off
     peer_fresh: float = 10.0  # a handover target's slot must have changed within this (its agent works)
 
 
@@ -189,6 +195,7 @@ class Memory:
     destroy_failures: int = 0  # EngineForceStop: failed power-offs so far
     retry_at: float = 0.0  # EngineForceStop: when to try the power-off again
     paused_since: float | None = None  # the Engine VM here was first seen paused
+    unleased_since: float | None = None  # the VM was first seen running here without this host's host id
 
     def retries(self, now: float, window: float) -> int:
         return sum(1 for t in self.start_failures if now - t < window)
@@ -362,6 +369,9 @@ def _guards(s: _Step) -> str | None:
     if snap.vm is VmStatus.UNKNOWN:
         s.go(State.UNKNOWN_LOCAL_VM_STATE)
         return "no action: cannot tell whether the Engine VM runs on this host (VM runtime not answering)"
+    fenced = _fence(s)
+    if fenced:
+        return fenced
     if snap.local_maintenance:
         return _local_maintenance(s)
     if snap.peers is None:
@@ -375,6 +385,30 @@ def _guards(s: _Step) -> str | None:
     if s.memory.state in _GUARDED:
         _reenter(s)
     return None
+
+
+def _fence(s: _Step) -> str | None:
+    """Defence in depth: a VM running here while this host holds no host id holds no lease (sanlock
+    needs the lockspace for it) and should have been killed by sanlock. The agent powers it off
+    itself if it is still there after `fence` seconds."""
+    snap = s.snap
+    if not snap.vm.running or snap.lockspace_held:
+        if s.memory.unleased_since is not None:
+            s.memory = replace(s.memory, unleased_since=None)
+        return None
+    if s.memory.state is State.ENGINE_FORCE_STOP:
+        return _force_stop(s)
+    since = s.memory.unleased_since if s.memory.unleased_since is not None else s.now
+    s.memory = replace(s.memory, unleased_since=since)
+    left = s.t.fence - (s.now - since)
+    if left > TIMER_SLACK:
+        s.topic = "unleased"
+        s.wake_after = left
+        return (
+            "no action: the Engine VM runs here but this host lost its sanlock host id; "
+            f"powering it off in {left:.0f} s unless sanlock does"
+        )
+    return _power_off(s, "lost the host id", "it ran on without this host's sanlock host id (no lease)")
 
 
 def _reenter(s: _Step) -> None:

@@ -121,3 +121,4 @@ class Snapshot:
     migrate_request: int | None = None  # admin asked to live-migrate the Engine VM: 0 = best host, N = host N
     storage_error: str = ""  # why the whiteboard could not be read this tick ("" = it could)
     monitors_ready: bool = True  # every monitor has reported since the agent started (or it waited long enough)
+    lockspace_held: bool = True  # this host's sanlock holds its host id (the VM's lease needs it)

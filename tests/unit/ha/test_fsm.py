@@ -539,3 +539,19 @@ def test_an_engine_unhealthy_again_after_a_restart_here_steps_back_and_alerts_on
     assert down.actions == () and down.score == 0 and "stepped back" in down.sentence
     alone = decide(replace(d.memory, state=State.ENGINE_DOWN), snap(now=500))
     assert alone.state is State.ENGINE_START  # no other host could try: stepping back would only wait
+
+
+def test_the_agent_fences_a_vm_that_runs_on_without_the_host_id():
+    """Given this host lost its sanlock lockspace and sanlock did not kill the Engine VM, then the
+    agent powers it off itself after `fence` seconds (defence in depth), and retries like any
+    power-off."""
+    unleased = dict(vm=VmStatus.UP, health=Health.GOOD, lockspace_held=False)
+    d = decide(mem(State.ENGINE_UP), snap(now=100, **unleased))
+    assert d.actions == () and d.sentence.startswith("no action: the Engine VM runs here but this host lost")
+    d = decide(d.memory, snap(now=110, **unleased))
+    assert d.actions == ()
+    d = decide(d.memory, snap(now=115, **unleased))
+    assert d.state is State.ENGINE_FORCE_STOP and [a.kind for a in d.actions] == [ActionKind.DESTROY_VM]
+    assert d.sentence == "powered off the Engine VM because it ran on without this host's sanlock host id (no lease)"
+    back = decide(mem(State.ENGINE_UP, unleased_since=100.0), engine_up_here(now=105))
+    assert back.memory.unleased_since is None and back.actions == ()  # the host id came back in time
