@@ -1,4 +1,4 @@
-"""`python -m vdsm_hosted_engine.storage.whiteboard dump FILE [--json]`: what a metadata file holds.
+"""`python -m vdsm_hosted_engine.cli.whiteboard_dump dump FILE [--json]`: what a metadata file holds.
 
 For admins when the daemon is down: reads the file (O_DIRECT, like the agent), decodes every slot
 and prints it, damaged slots listed with the reason they are ignored. Changes nothing.
@@ -52,7 +52,7 @@ def render_text(status: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vdsm_hosted_engine.storage.whiteboard")
+    parser = argparse.ArgumentParser(prog="python -m vdsm_hosted_engine.cli.whiteboard_dump")
     sub = parser.add_subparsers(dest="command", required=True)
     dump = sub.add_parser("dump", help="print what a hosted-engine.metadata file holds")
     dump.add_argument("file")
@@ -69,3 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(render_text(status))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

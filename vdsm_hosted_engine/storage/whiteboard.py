@@ -1,6 +1,7 @@
 """The whiteboard codec: per-host metadata blocks, byte-compatible with oVirt's metadata v1.
 
-This module is pure (bytes in, values out). File I/O is in `whiteboard_file.py`.
+This module is pure (bytes in, values out). File I/O is in `whiteboard_file.py`; the admin's dump
+command is `python -m vdsm_hosted_engine.cli.whiteboard_dump`.
 
 File layout (`<domain>/ha_agent/hosted-engine.metadata`, 2001 x 4096 bytes)::
 
@@ -25,19 +26,68 @@ Host block (4096 bytes)::
                     state=<state name>, stopped), then our own fields, then our
                     `crc32_info=<8 hex>` line: crc32 of every line before it.
 
-Global block (slot 0): "key=value\\n" lines, NUL padded: `maintenance=0|1`, then our own fields and
-`crc32_info`. An all-NUL global block means no flag is set.
+Global block (slot 0), NUL padded, in one of two forms:
 
-Invariants the encoder keeps: the engine status JSON never contains "|" (escaped as \\u007c, still
-valid JSON for any reader); hostnames and values never contain "|", NUL or newline; a block always
-has a crc. Our extra fields live only in the key=value part, where oVirt's readers ignore them.
+    `maintenance=0` or `maintenance=1`, with no newline and nothing else: the form oVirt's own
+        client writes and the only one its reader takes without logging an error (it splits the
+        text on "\\n" and logs "Invalid global metadata key" for every other line, the empty one
+        after a final newline included, every cycle). The encoder writes this form whenever there
+        are no extra fields, i.e. always today. It has no crc, as in oVirt: a damaged block is still
+        refused unless it is exactly `maintenance=<value>` with an optional final newline, but a
+        flip of the value byte between "0" and "1" goes unseen.
+    `maintenance=0|1\\n`, our own fields as lines, then `crc32_info=<8 hex>\\n`: written only when
+        the GlobalSlot has extra fields (oVirt's agents then log one error per extra line).
+
+The reader takes both forms, and `maintenance=True|False` (older writers). An all-NUL global block
+means no flag is set.
+
+Text is ASCII. oVirt's reader decodes the whole metadata area as UTF-8 and cuts it into slots by
+character count, so one multi-byte character would shift every later slot. The encoder therefore
+writes printable ASCII only (0x20-0x7e):
+  - the engine status is JSON with every non-ASCII or control character escaped (`\\u00e9`) and "|"
+    written as `\\u007c`: a JSON reader gets the exact value back;
+  - the hostname, the state and extra values (`ascii_text`): every character outside 0x20-0x7e,
+    and "|" in the hostname, becomes its Python escape (`\\xe9`, `\\u20ac`, `\\U0001f600`, `\\x0a`
+    for a newline, `\\x7c`). A reader sees the escaped text (it is not unescaped: a backslash is
+    ordinary ASCII, so no reading could tell an escape from text that looks like one); encoding
+    again gives the same bytes. Printable ASCII is written as it is and reads back unchanged.
+
+Sizes: the encoder never writes past the record (512) or the slot (4096); it cuts what it must
+instead of failing, and a cut value ends with "..." (the marker counts in the limit):
+  - the hostname to HOSTNAME_MAX (255) characters, after escaping;
+  - then, if the record is still too long, the engine status's string values, in this order:
+    "reason", "detail", the other keys (sorted), "health", "vm", each to the longest prefix that
+    fits (a value that is not a string is dropped instead); if that is not enough, keys are
+    dropped in the same order (an engine status of `{}` reads as unknown); only if even `{}` does
+    not fit is the hostname cut below 255;
+  - the state to STATE_MAX (64) characters;
+  - extra values, longest first, to one common length, so that the key=value part fits (short
+    values are kept whole).
+The encoder raises ValueError only for what no data can cause, the caller's bugs: a host id outside
+1..2000, an extra key that does not match [A-Za-z0-9_.-]{1,64} or that reuses one of oVirt's keys,
+so many extra keys that their names alone overflow the key=value part, integers so large that the
+record's numeric fields alone overflow it; json.dumps' TypeError for an engine status holding
+values JSON cannot represent.
+
+Invariants the encoder keeps: every byte written is printable ASCII, "\\n" or NUL padding; the
+engine status JSON and the hostname never contain "|"; a host block always has its crcs. Our extra
+fields live only in the key=value part, where oVirt's readers ignore them.
 
 What a reader does with a block (`decode_host_slot`, `decode_global_slot`): it never raises. An all-NUL
 block is empty (`EmptySlot`). Anything it cannot trust is an `InvalidSlot` carrying the reason (NUL
 inside the text, malformed record, field not a number, version too new, host id not the slot, crc
-mismatch, key=value part damaged): such a block is ignored and reported, never used. oVirt-written
-blocks lack `crc32_info`; their key=value part is accepted as oVirt accepts it (the record's crc
-still protects every field that decisions use).
+mismatch, key=value part damaged): such a block is ignored and reported, never used. A record must
+have at least 10 fields, so that its crc32 covers it: oVirt's agents write 10 fields with crc since
+ovirt-hosted-engine-ha 1.3.0 (oVirt 3.6, 2015) and 12 since 2.1.0 (oVirt 4.1); the 7-9 field
+records of older agents carry no crc, and damage to them (a lost maintenance flag) would go unseen.
+An engine status of JSON `null` (oVirt writes it while its engine monitor has no result yet) reads
+as an unknown engine status (`UNKNOWN_ENGINE_STATUS`), as oVirt reads it; the host stays visible.
+oVirt-written blocks lack `crc32_info`; their key=value part is accepted as oVirt accepts it (the
+record's crc still protects every field that decisions use).
+
+An unreadable global block (bad crc, garbage, truncated) is reported in `Whiteboard.global_` as an
+`InvalidSlot`; `Whiteboard.global_valid` is then False and `global_maintenance` False, which then
+only means "not known": a caller that remembers the last valid value should keep it.
 
 Write order: a host writes only its own slot (one aligned 4096-byte write, while it holds its sanlock
 host id); the global slot is read, modified and written back whole.
@@ -85,6 +135,11 @@ STANDARD_INFO_KEYS = frozenset(
 )
 
 GLOBAL_OVIRT_KEYS = frozenset({"maintenance"})
+
+# What a record's engine status of JSON null reads as (oVirt reads it as unknown too).
+UNKNOWN_ENGINE_STATUS: Mapping[str, str] = MappingProxyType(
+    {"vm": "unknown", "health": "unknown", "detail": "unknown", "reason": "engine status not reported (null)"}
+)
 
 _EXTRA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HEX8 = re.compile(r"^[0-9a-f]{8}$")
@@ -148,31 +203,47 @@ GlobalReading = GlobalSlot | InvalidSlot
 
 # -- encoding --------------------------------------------------------------------------------------
 
+HOSTNAME_MAX = 255
+STATE_MAX = 64
+CUT_MARK = "..."
+
+# The engine status's keys, in the order the encoder cuts their values (the others come between,
+# sorted): the free-text explanations first, the verdicts other hosts act on last.
+_STATUS_CUT_FIRST = ("reason", "detail")
+_STATUS_CUT_LAST = ("health", "vm")
+
 
 def _ctime(seconds: float) -> str:
     return time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(seconds))
 
 
-def _check_text(name: str, value: str, forbidden: str = "|\n\0") -> None:
-    bad = [c for c in forbidden if c in value]
-    if bad:
-        raise ValueError(f"{name} contains forbidden character {bad[0]!r}: {value!r}")
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
-def _info_lines(pairs: list[tuple[str, str]]) -> str:
-    """key=value lines with the trailing crc32_info line over them."""
-    text = "".join(f"{k}={v}\n" for k, v in pairs)
-    crc = zlib.crc32(text.encode("utf-8")) & 0xFFFFFFFF
-    return text + f"{INFO_CRC_KEY}={crc:08x}\n"
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_NOT_PRINTABLE_OR_PIPE = re.compile(r"[^\x20-\x7b\x7d\x7e]")
 
 
-def _check_extra(extra: Mapping[str, str]) -> None:
-    for key, value in extra.items():
-        if not _EXTRA_KEY.match(key):
-            raise ValueError(f"extra key {key!r} is not [A-Za-z0-9_.-]{{1,64}}")
-        if key in STANDARD_INFO_KEYS:
-            raise ValueError(f"extra key {key!r} is one of oVirt's standard keys")
-        _check_text(f"extra value of {key}", value, "\n\0")
+def ascii_text(value: str, pipe: bool = True) -> str:
+    """`value` as printable ASCII: every character outside 0x20-0x7e (and "|" unless `pipe`)
+    becomes its Python escape (\\xe9, \\u20ac, \\U0001f600); printable ASCII stays as it is.
+    Idempotent: the result is its own ascii_text."""
+    return (_NOT_PRINTABLE if pipe else _NOT_PRINTABLE_OR_PIPE).sub(_escape, value)
+
+
+def _cut(value: str, limit: int) -> str:
+    """`value` if it fits in `limit` characters, else its prefix ending with CUT_MARK."""
+    if len(value) <= limit:
+        return value
+    if limit < len(CUT_MARK):
+        return value[: max(limit, 0)]
+    return value[: limit - len(CUT_MARK)] + CUT_MARK
 
 
 def engine_status_json(status: Mapping[str, Any]) -> str:
@@ -180,38 +251,120 @@ def engine_status_json(status: Mapping[str, Any]) -> str:
     return json.dumps(dict(status), sort_keys=True, ensure_ascii=True).replace("|", "\\u007c")
 
 
-def encode_host_slot(slot: HostSlot, wall_time: float | None = None) -> bytes:
-    """The 4096 bytes of `slot`. `wall_time` only dates the human-readable lines.
+def _status_cut_order(status: Mapping[str, Any]) -> list[str]:
+    first = [k for k in _STATUS_CUT_FIRST if k in status]
+    last = [k for k in _STATUS_CUT_LAST if k in status]
+    return first + sorted(k for k in status if k not in first and k not in last) + last
 
-    Raises ValueError when the slot cannot be written faithfully (forbidden characters, too long):
-    that is the caller's bug, and nothing half-encoded is returned.
+
+def _fit_status(status: Mapping[str, Any], budget: int) -> str | None:
+    """The engine status JSON in at most `budget` characters, values cut or keys dropped as the
+    module docstring says; None when not even `{}` fits."""
+    text = engine_status_json(status)
+    if len(text) <= budget:
+        return text
+    work = dict(status)
+    order = _status_cut_order(work)
+    for key in order:  # cut string values, drop the others
+        value = work[key]
+        if isinstance(value, str):
+            if len(value) <= len(CUT_MARK):
+                continue
+            # The longest prefix (+ mark) that fits; JSON escapes make the length non-linear.
+            lo, hi, best = 0, len(value) - len(CUT_MARK), None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                work[key] = value[:mid] + CUT_MARK
+                if len(engine_status_json(work)) <= budget:
+                    best, lo = mid, mid + 1
+                else:
+                    hi = mid - 1
+            work[key] = CUT_MARK if best is None else value[:best] + CUT_MARK
+        else:
+            del work[key]
+        text = engine_status_json(work)
+        if len(text) <= budget:
+            return text
+    for key in order:  # then drop what is left, in the same order
+        if key in work:
+            del work[key]
+            text = engine_status_json(work)
+            if len(text) <= budget:
+                return text
+    return None
+
+
+def _check_extra_keys(extra: Mapping[str, str]) -> None:
+    for key in extra:
+        if not isinstance(key, str) or not _EXTRA_KEY.match(key):
+            raise ValueError(f"extra key {key!r} is not [A-Za-z0-9_.-]{{1,64}}")
+        if key in STANDARD_INFO_KEYS:
+            raise ValueError(f"extra key {key!r} is one of oVirt's standard keys")
+
+
+def _fit_values(values: list[str], budget: int) -> list[str]:
+    """`values` cut, longest first, to one common length so that their total is at most `budget`."""
+    if sum(map(len, values)) <= budget:
+        return values
+    lo, hi = 0, max(map(len, values))  # the largest common limit that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(min(len(v), mid) for v in values) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return [_cut(v, lo) for v in values]
+
+
+def _info_lines(pairs: list[tuple[str, str]], extra: Mapping[str, str], size: int, what: str) -> bytes:
+    """key=value lines (`pairs`, then `extra` with ASCII values cut to fit) and the trailing
+    crc32_info line over them, at most `size` bytes."""
+    fixed = "".join(f"{k}={v}\n" for k, v in pairs)
+    crc_line = len(f"{INFO_CRC_KEY}=00000000\n")
+    budget = size - len(fixed) - crc_line - sum(len(k) + 2 for k in extra)
+    if budget < 0:
+        raise ValueError(f"{what}: {len(extra)} extra keys and the standard lines leave no room in {size} bytes")
+    values = _fit_values([ascii_text(v) for v in extra.values()], budget)
+    text = fixed + "".join(f"{k}={v}\n" for k, v in zip(extra, values, strict=True))
+    crc = zlib.crc32(text.encode("ascii")) & 0xFFFFFFFF
+    return (text + f"{INFO_CRC_KEY}={crc:08x}\n").encode("ascii")
+
+
+def encode_host_slot(slot: HostSlot, wall_time: float | None = None) -> bytes:
+    """The 4096 bytes of `slot`, printable ASCII. `wall_time` only dates the human-readable lines.
+
+    Text is escaped and cut to fit as the module docstring says; ValueError only for the caller's
+    bugs listed there (nothing half-encoded is returned).
     """
     if not 1 <= slot.host_id <= constants.MAX_HOST_ID:
         raise ValueError(f"host id {slot.host_id} out of range 1..{constants.MAX_HOST_ID}")
-    if not slot.hostname:
-        raise ValueError("hostname is empty")
-    _check_text("hostname", slot.hostname)
-    _check_text("state", slot.state)
-    _check_extra(slot.extra)
+    _check_extra_keys(slot.extra)
     fields_ = [
         str(PARSE_VERSION),
         str(FEATURE_VERSION),
         str(int(slot.timestamp)),
         str(slot.host_id),
         str(int(slot.score)),
-        engine_status_json(slot.engine_status),
-        slot.hostname,
+        "",  # engine status, fitted below
+        "",  # hostname, fitted below
         "1" if slot.maintenance else "0",
         "1" if slot.stopped else "0",
         CRC_PLACEHOLDER,
         "1" if slot.conf_on_shared_storage else "0",
         str(int(slot.local_conf_timestamp)),
     ]
+    room = RECORD_SIZE - len("|".join(fields_))  # for the engine status and the hostname
+    hostname = _cut(ascii_text(slot.hostname, pipe=False), HOSTNAME_MAX)
+    status = _fit_status(slot.engine_status, room - len(hostname))
+    if status is None:
+        status = "{}"
+        if room < len(status):
+            raise ValueError(f"record's numeric fields alone are {RECORD_SIZE - room} bytes: no room in {RECORD_SIZE}")
+        hostname = _cut(hostname, room - len(status))
+    fields_[5], fields_[6] = status, hostname
     unsigned = "|".join(fields_).encode("ascii")
     fields_[9] = f"{zlib.crc32(unsigned) & 0xFFFFFFFF:08x}"
     record = "|".join(fields_).encode("ascii")
-    if len(record) > RECORD_SIZE:
-        raise ValueError(f"record is {len(record)} bytes, more than {RECORD_SIZE}")
 
     when = wall_time if wall_time is not None else 0.0
     pairs = [
@@ -223,23 +376,21 @@ def encode_host_slot(slot: HostSlot, wall_time: float | None = None) -> bytes:
         ("vm_conf_refresh_time", f"{int(slot.local_conf_timestamp)} ({_ctime(when)})"),
         ("conf_on_shared_storage", str(bool(slot.conf_on_shared_storage))),
         ("maintenance", str(bool(slot.maintenance))),
-        ("state", slot.state),
+        ("state", _cut(ascii_text(slot.state), STATE_MAX)),
         ("stopped", str(bool(slot.stopped))),
-        *slot.extra.items(),
     ]
-    info = _info_lines(pairs).encode("utf-8")
-    if len(info) > INFO_SIZE:
-        raise ValueError(f"key=value part is {len(info)} bytes, more than {INFO_SIZE}")
+    info = _info_lines(pairs, slot.extra, INFO_SIZE, "key=value part")
     return record.ljust(RECORD_SIZE, b"\0") + info.ljust(INFO_SIZE, b"\0")
 
 
 def encode_global_slot(slot: GlobalSlot) -> bytes:
-    _check_extra(slot.extra)
-    info = _info_lines([("maintenance", "1" if slot.maintenance else "0"), *slot.extra.items()])
-    data = info.encode("utf-8")
-    if len(data) > SLOT_SIZE:
-        raise ValueError(f"global block is {len(data)} bytes, more than {SLOT_SIZE}")
-    return data.ljust(SLOT_SIZE, b"\0")
+    """The 4096 bytes of the global block: `maintenance=0|1` alone (oVirt's form, which its agents
+    read silently) unless there are extra fields; then key=value lines with crc32_info."""
+    _check_extra_keys(slot.extra)
+    value = "1" if slot.maintenance else "0"
+    if not slot.extra:
+        return f"maintenance={value}".encode("ascii").ljust(SLOT_SIZE, b"\0")
+    return _info_lines([("maintenance", value)], slot.extra, SLOT_SIZE, "global block").ljust(SLOT_SIZE, b"\0")
 
 
 # -- decoding --------------------------------------------------------------------------------------
@@ -315,39 +466,38 @@ def parse_host_slot(slot: int, block: bytes) -> HostSlot:
         raise CorruptBlock(slot, f"truncated block ({len(block)} of {SLOT_SIZE} bytes)")
     record = _text(slot, block[:RECORD_SIZE], "record")
     tokens = record.split("|")
-    if len(tokens) < 7:
-        raise CorruptBlock(slot, f"malformed record: {len(tokens)} fields, at least 7 expected")
+    # The version first, as oVirt does: a newer format may have fewer fields.
     parse_version = _int_field(slot, tokens, 0, "parse version")
     if parse_version > PARSE_VERSION:
         raise CorruptBlock(slot, f"metadata too new (parse version {parse_version}, this agent reads {PARSE_VERSION})")
     if parse_version < 1:
         raise CorruptBlock(slot, f"bad parse version {parse_version}")
+    if len(tokens) < 10:
+        raise CorruptBlock(slot, f"malformed record: {len(tokens)} fields, at least 10 (with crc32) expected")
     _int_field(slot, tokens, 1, "feature version")
     timestamp = _int_field(slot, tokens, 2, "timestamp")
     host_id = _int_field(slot, tokens, 3, "host id")
     if host_id != slot:
         raise CorruptBlock(slot, f"host id {host_id} written in slot {slot}")
     score = _int_field(slot, tokens, 4, "score")
-    if len(tokens) >= 10:
-        stored = tokens[9]
-        if not _HEX8.match(stored):
-            raise CorruptBlock(slot, f"field crc32 is not 8 hex digits: {stored[:20]!r}")
-        unsigned = "|".join([*tokens[:9], CRC_PLACEHOLDER, *tokens[10:]])
-        computed = f"{zlib.crc32(unsigned.encode('utf-8')) & 0xFFFFFFFF:08x}"
-        if stored != computed:
-            raise CorruptBlock(slot, f"bad crc32 (stored {stored}, computed {computed})")
-        crc = stored
-    else:
-        crc = ""
+    stored = tokens[9]
+    if not _HEX8.match(stored):
+        raise CorruptBlock(slot, f"field crc32 is not 8 hex digits: {stored[:20]!r}")
+    unsigned = "|".join([*tokens[:9], CRC_PLACEHOLDER, *tokens[10:]])
+    computed = f"{zlib.crc32(unsigned.encode('utf-8')) & 0xFFFFFFFF:08x}"
+    if stored != computed:
+        raise CorruptBlock(slot, f"bad crc32 (stored {stored}, computed {computed})")
     try:
         status = json.loads(tokens[5])
     except ValueError:
         raise CorruptBlock(slot, "engine status is not JSON") from None
+    if status is None:  # oVirt's agent before its engine monitor answered
+        status = dict(UNKNOWN_ENGINE_STATUS)
     if not isinstance(status, dict):
         raise CorruptBlock(slot, "engine status is not a JSON object")
     hostname = tokens[6]
-    maintenance = _flag_field(slot, tokens, 7, "maintenance") if len(tokens) > 7 else False
-    stopped = _flag_field(slot, tokens, 8, "stopped") if len(tokens) > 8 else False
+    maintenance = _flag_field(slot, tokens, 7, "maintenance")
+    stopped = _flag_field(slot, tokens, 8, "stopped")
     conf_shared = _flag_field(slot, tokens, 10, "conf_on_shared_storage") if len(tokens) > 10 else True
     conf_ts = _int_field(slot, tokens, 11, "local_conf_timestamp") if len(tokens) > 11 else 0
 
@@ -366,7 +516,7 @@ def parse_host_slot(slot: int, block: bytes) -> HostSlot:
         local_conf_timestamp=conf_ts,
         state=info.get("state", ""),
         extra=MappingProxyType(extra),
-        crc32=crc,
+        crc32=stored,
         info=MappingProxyType(info),
     )
 
@@ -414,6 +564,12 @@ class Whiteboard:
     global_: GlobalReading
     hosts: Mapping[int, HostSlot]
     invalid: Mapping[int, InvalidSlot]
+
+    @property
+    def global_valid(self) -> bool:
+        """False when the global block could not be trusted (`global_` is an InvalidSlot): then
+        `global_maintenance` says False for want of knowing, not because the flag is off."""
+        return isinstance(self.global_, GlobalSlot)
 
     @property
     def global_maintenance(self) -> bool:
@@ -490,9 +646,7 @@ def status_dict(board: Whiteboard, live: Mapping[int, bool] | None = None) -> di
     return result
 
 
-if __name__ == "__main__":  # `python -m vdsm_hosted_engine.storage.whiteboard dump FILE [--json]`
+if __name__ == "__main__":  # the dump command moved out of this pure codec; say where it went
     import sys
 
-    from vdsm_hosted_engine.cli.whiteboard_dump import main
-
-    sys.exit(main())
+    sys.exit("the whiteboard dump is: python -m vdsm_hosted_engine.cli.whiteboard_dump dump FILE [--json]")

@@ -1,6 +1,9 @@
 """Whiteboard file reads (O_DIRECT) and the dump command; writes need sanlock (integration)."""
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +39,7 @@ def test_read_decodes_every_slot_in_one_read(tmp_board):
     board = WhiteboardFile(tmp_board).read()
     assert sorted(board.hosts) == [1, 3]
     assert board.hosts[3].score == 1800
-    assert board.invalid[2].reason == "malformed record: 1 fields, at least 7 expected"
+    assert board.invalid[2].reason == "field parse version is not an integer: 'garbage'"
     assert board.global_maintenance
 
 
@@ -52,8 +55,8 @@ def test_writes_without_a_lockspace_are_refused(tmp_board):
         WhiteboardFile(tmp_board).write_host_slot(slot)
     with pytest.raises(HostIdNotHeld):
         WhiteboardFile(tmp_board).set_global_maintenance(1, False)
-    with pytest.raises(ValueError, match="hostname contains"):
-        WhiteboardFile(tmp_board).write_host_slot(wb.HostSlot(1, 1, 1, {}, "a|b"))
+    with pytest.raises(ValueError, match="host id 0 out of range"):
+        WhiteboardFile(tmp_board).write_host_slot(wb.HostSlot(0, 1, 1, {}, "h"))
     assert Path(tmp_board).read_bytes() == before
 
 
@@ -62,7 +65,7 @@ def test_dump_json_is_ovirt_shaped(tmp_board, capsys):
     out = json.loads(capsys.readouterr().out)
     assert sorted(out) == ["1", "3", "global_maintenance", "invalid_slots"]
     assert out["global_maintenance"] is True
-    assert out["invalid_slots"] == {"2": "malformed record: 1 fields, at least 7 expected"}
+    assert out["invalid_slots"] == {"2": "field parse version is not an integer: 'garbage'"}
     host = out["1"]
     assert sorted(host) == sorted(
         [
@@ -91,9 +94,42 @@ def test_dump_text(tmp_board, capsys):
     assert out[0] == "!! Cluster is in GLOBAL MAINTENANCE mode !!"
     assert "--== Host host1 (id: 1) status ==--" in out
     assert f"{'Score':35}: 1800" in out
-    assert out[-2:] == ["Ignored slots:", "  slot 2: malformed record: 1 fields, at least 7 expected"]
+    assert out[-2:] == ["Ignored slots:", "  slot 2: field parse version is not an integer: 'garbage'"]
 
 
 def test_dump_of_a_missing_file(tmp_path, capsys):
     assert whiteboard_dump.main(["dump", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err.startswith("error: cannot open")
+
+
+def test_dump_runs_as_a_module_of_the_cli(tmp_board):
+    """`python -m vdsm_hosted_engine.cli.whiteboard_dump dump FILE --json`, as an admin runs it."""
+    run = subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.cli.whiteboard_dump", "dump", tmp_board, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["global_maintenance"] is True
+
+
+def test_the_codec_module_points_to_the_dump_command_and_fails(tmp_board):
+    run = subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.storage.whiteboard", "dump", tmp_board],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == "the whiteboard dump is: python -m vdsm_hosted_engine.cli.whiteboard_dump dump FILE [--json]\n"
+
+
+def test_the_codec_imports_nothing_above_storage():
+    """storage/whiteboard.py is pure: no import of the CLI (it used to import it for `__main__`)."""
+    tree = ast.parse(Path(wb.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    ours = sorted(m for m in imported if m and m.startswith("vdsm_hosted_engine"))
+    assert ours == ["vdsm_hosted_engine", "vdsm_hosted_engine.errors"]
