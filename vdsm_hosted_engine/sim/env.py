@@ -1,19 +1,33 @@
-"""`Env` of one simulated host: the agent's window on the World (see ha/env.py for the contract)."""
+"""`Env` of one simulated host: the agent's window on the World (see ha/env.py for the contract).
+
+The World creates one per agent it starts; this module needs the World only as a type (no import at
+run time, so sim/world.py -> sim/env.py is the one direction). Lockspace and lease calls go to the
+World's `SimSanlock` (sim/sanlock.py) as the real env's go to the host's sanlock daemon.
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
 
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import HostIdNotHeld, StorageUnavailable
 from vdsm_hosted_engine.ha.env import MonitorValues
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, Health, VmStatus
-from vdsm_hosted_engine.sim.world import BOOT_SECONDS, SimHost, World
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
-from vdsm_hosted_engine.storage.sanlock_resource import live_owner
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
+
+if TYPE_CHECKING:
+    from vdsm_hosted_engine.sim.world import SimHost, World
+
+logger = logging.getLogger(__name__)
 
 
 class SimEnv:
+    """The `Env` of one simulated host (ha/env.py states who calls what); every call runs on the
+    World's single thread."""
+
     def __init__(self, world: World, host: SimHost) -> None:
         self.world = world
         self.host = host
@@ -33,44 +47,38 @@ class SimEnv:
 
     def ensure_lockspace(self) -> bool:
         host, world = self.host, self.world
-        if host.in_lockspace:
+        if world.sanlock.inq_lockspace(host.host_id):
             return True
         if host.powered and host.storage_ok and not self.joining:
             self.joining = True
-            world.at(world.now + 3 * world.io_timeout, self._joined)
+            world.at(world.sanlock.add_lockspace(host.host_id), self._joined)
         return False
 
     def _joined(self) -> None:
+        """add_lockspace completes, unless this agent was replaced meanwhile (its successor joins)."""
         self.joining = False
-        host = self.host
-        if host.agent is None or host.agent.env is not self or not host.powered or not host.storage_ok:
+        host, sanlock = self.host, self.world.sanlock
+        if host.agent is None or host.agent.env is not self:
             return
-        host.in_lockspace = True
-        host.joined = True
-        host.joined_at = self.world.now
-        host.lease_generation += 1
-        host.renew_stopped_at = None
-        self.world.log(host, "sanlock", f"joined the lockspace (generation {host.lease_generation})")
+        if not sanlock.add_lockspace_done(host.host_id):
+            return
+        self.world.log(host, "sanlock", f"joined the lockspace (generation {sanlock.ids[host.host_id].generation})")
         self.world.wake(host)
 
     def leave_lockspace(self) -> None:
-        """Keeps the host id while the Engine VM holds its lease here (leaving would kill it)."""
-        host = self.host
-        if host.vm is not None:
-            return
-        host.in_lockspace = False
-        host.joined = False
-        host.renew_stopped_at = None
+        """rem_lockspace(unused): sanlock keeps the host id while the Engine VM holds its lease here
+        (leaving would kill it)."""
+        if not self.world.sanlock.rem_lockspace(self.host.host_id, unused=True):
+            logger.debug("keeping host id %d: the Engine VM holds its lease on this host", self.host.host_id)
 
     def liveness(self) -> dict[int, Liveness] | None:
-        hosts = self.world.hosts_view(self.host)
+        hosts = self.world.sanlock.get_hosts(self.host.host_id)
         return None if hosts is None else {h: lease.liveness for h, lease in hosts.items()}
 
     def lease_owner(self) -> int | None:
         if not self.host.storage_ok:
             raise StorageUnavailable("the lease file is unreachable")
-        owner = live_owner(self.world.owners(), self.world.hosts_view(self.host))
-        return owner.host_id if owner else None
+        return self.world.sanlock.live_owner(self.host.host_id)
 
     def read_whiteboard(self) -> Whiteboard:
         if not self.host.storage_ok:
@@ -80,7 +88,7 @@ class SimEnv:
     def write_slot(self, slot: HostSlot) -> None:
         if not self.host.storage_ok:
             raise StorageUnavailable("the storage domain is unreachable")
-        if not self.host.renewing:
+        if not self.world.renewing(self.host):
             raise HostIdNotHeld(self.host.host_id)
         block = whiteboard.encode_host_slot(slot, self.wall())
         offset = slot.host_id * constants.SLOT_SIZE
@@ -113,15 +121,8 @@ class SimEnv:
         return self.host.action, result
 
     def monitors(self) -> MonitorValues:
-        world, host = self.world, self.host
-        health, detail = Health.UNKNOWN, ""
-        vm = host.vm
-        if vm is not None:
-            if vm.status is VmStatus.UP and world.now - vm.started_at >= BOOT_SECONDS:
-                health = Health.GOOD if world.engine_healthy else Health.BAD
-                detail = "" if world.engine_healthy else "health page does not say DB Up"
-            else:
-                health, detail = Health.BAD, "booting"
+        host = self.host
+        health, detail = self.world.engine_health(host)
         network = 1.0 if host.net_up else 0.0
         return MonitorValues(
             network=network,

@@ -4,13 +4,10 @@ Deterministic: no threads, no wall clock; events at equal times run in insertion
 are the real `ha.agent.Agent`, each talking to its host through a `SimEnv` (sim/env.py); the
 whiteboard is the real codec over a byte array.
 
-sanlock model (io = io_timeout): a powered host with storage renews continuously. Another host sees
-it LIVE while its last renewal is at most 8 x io old, FAIL until 8 x io + 60 s, DEAD after; a
-host that left the lockspace is FREE; a host's view is unavailable for 2 x io after it joins, and
-joining takes 3 x io. The engine-vm lease has one holder (host, generation): it is free when its
-holder is DEAD, rejoined with a new generation, or released. An acquire while the holder looks LIVE
-is refused at once (-243); while it is FAIL the acquire blocks until DEAD. A host that cannot renew
-for 8 x io has its lease holders (the VM) killed.
+sanlock is `sim/sanlock.py` (`SimSanlock` on the World's clock), whose semantics are held to the real
+daemon by tests/integration/test_sanlock_conformance.py: the World powers its daemons on and off,
+cuts their storage, starts the Engine VM through its `acquire` (qemu is the lease holder) and tells it
+when the VM exits; sanlock tells the World when it kills the VM (lockspace lost).
 """
 
 from __future__ import annotations
@@ -25,9 +22,9 @@ from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Timeouts
-from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, VmStatus
-from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness
-from vdsm_hosted_engine.storage.sanlock_resource import LeaseOwner, live_owner
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Health, VmStatus
+from vdsm_hosted_engine.sim.env import SimEnv
+from vdsm_hosted_engine.sim.sanlock import AcquireResult, SimSanlock
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +56,6 @@ class SimHost:
     mem_free_mib: int = 16384
     local_maintenance: bool = False
     generation: int = 0  # boot count: voids events scheduled before a crash
-    lease_generation: int = 0  # sanlock's host generation, bumped at every join
-    joined: bool = False  # its delta lease is on disk (stays so after a crash, until it rejoins or leaves)
-    in_lockspace: bool = False  # its sanlock daemon holds the host id now
-    joined_at: float = 0.0
-    renew_stopped_at: float | None = None  # None while renewing
     vm: SimVm | None = None
     down_reason: str = ""
     agent: Agent | None = None
@@ -75,10 +67,6 @@ class SimHost:
     @property
     def name(self) -> str:
         return f"host{self.host_id}"
-
-    @property
-    def renewing(self) -> bool:
-        return self.powered and self.in_lockspace and self.storage_ok
 
 
 @dataclass
@@ -96,14 +84,15 @@ class World:
     def __post_init__(self) -> None:
         self.hosts = {h: SimHost(h) for h in range(1, self.host_count + 1)}
         self.slots = bytearray((self.host_count + 1) * constants.SLOT_SIZE)
-        self.lease: tuple[int, int] | None = None  # (holder host id, its generation)
+        self.sanlock = SimSanlock(
+            self.hosts, self.io_timeout, lambda: self.now, self._sanlock_killed, self._lockspace_lost
+        )
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self.alerts: list[str] = []
         self.violations: list[str] = []
         self.current: SimHost | None = None  # whose agent is ticking (for the log)
         self.identities: dict[int, str] = {}  # host id -> the domain/lease it reads (default: the real one)
-        self._lease_version = 0  # sanlock's lver: bumped at every acquisition
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -152,71 +141,36 @@ class World:
 
     # -- sanlock --------------------------------------------------------------------------------
 
-    def age(self, host: SimHost) -> float:
-        if host.renewing:
-            return 0.0
-        stopped = host.renew_stopped_at if host.renew_stopped_at is not None else self.now
-        return self.now - stopped
+    @property
+    def lease(self) -> tuple[int, int] | None:
+        """The engine-vm owner record on disk: (host id, its generation when it acquired)."""
+        record = self.sanlock.record
+        return None if record is None else (record.host_id, record.generation)
 
-    def true_liveness(self, host: SimHost) -> Liveness:
-        if not host.joined:
-            return Liveness.FREE
-        age = self.age(host)
-        fail = constants.SANLOCK_RENEWAL_FAIL_FACTOR * self.io_timeout
-        if age <= fail:
-            return Liveness.LIVE
-        if age <= constants.host_dead_seconds(self.io_timeout):
-            return Liveness.FAIL
-        return Liveness.DEAD
-
-    def hosts_view(self, observer: SimHost) -> dict[int, HostLease] | None:
-        """sanlock's get_hosts on `observer`: every host id with a delta lease on disk, with its
-        current generation; None (EAGAIN) until the observer's first renewals after joining."""
-        if not observer.renewing or self.now < observer.joined_at + 2 * self.io_timeout:
-            return None
-        return {h.host_id: self._lease_of(h) for h in self.hosts.values() if h.joined}
-
-    def owners(self) -> list[LeaseOwner]:
-        """sanlock's read_resource_owners: the owner record on disk. It stays after its holder's
-        lockspace died without releasing (power cut, storage lost for 8 x io): only a release
-        written while the holder could still renew clears it."""
-        if self.lease is None:
-            return []
-        holder, generation = self.lease
-        return [LeaseOwner(holder, generation, 0)]
-
-    def lease_holder(self) -> int | None:
-        """Whom sanlock's acquire treats as the holder: the owner record, unless its host id
-        rejoined with a newer generation or is dead or free (the same rule as `live_owner`)."""
-        owner = live_owner(self.owners(), {h.host_id: self._lease_of(h) for h in self.hosts.values()})
-        return owner.host_id if owner else None
-
-    def _lease_of(self, host: SimHost) -> HostLease:
-        return HostLease(host.host_id, host.lease_generation, 0, self.io_timeout, self.true_liveness(host))
-
-    def dead_at(self, host: SimHost) -> float:
-        stopped = host.renew_stopped_at if host.renew_stopped_at is not None else self.now
-        return stopped + constants.host_dead_seconds(self.io_timeout) + 0.001
+    def renewing(self, host: SimHost) -> bool:
+        """The host's sanlock daemon renews its host id (powered, joined, storage reachable)."""
+        return self.sanlock.renewing(host.host_id)
 
     def stop_renewing(self, host: SimHost) -> None:
-        if host.renew_stopped_at is None and host.in_lockspace:
-            host.renew_stopped_at = self.now
+        """The host's storage is cut: sanlock's renewals stop."""
+        self.sanlock.storage_lost(host.host_id)
 
     def resume_renewing(self, host: SimHost) -> None:
         """Storage is back before sanlock gave the lockspace up: renewals simply continue."""
-        if host.renewing:
-            host.renew_stopped_at = None
+        self.sanlock.storage_back(host.host_id)
+
+    def _sanlock_killed(self, host_id: int, reason: str) -> None:
+        """sanlock killed the lease holder on `host_id`: the Engine VM's qemu."""
+        self.vm_gone(self.hosts[host_id], reason)
+
+    def _lockspace_lost(self, host_id: int) -> None:
+        """sanlock dropped the host's lockspace (renewals failed for 8 x io, its VM killed first);
+        the agent must join again once storage is back."""
+        self.log(self.hosts[host_id], "sanlock", "lost the lockspace (renewals failed)")
 
     def _sanlock_kills(self) -> None:
-        """A host that could not renew for 8 x io: sanlock kills its lease holders (the VM) and
-        drops the lockspace; the agent must join again once storage is back."""
-        fail = constants.SANLOCK_RENEWAL_FAIL_FACTOR * self.io_timeout
-        for host in self.hosts.values():
-            stopped = host.renew_stopped_at
-            if host.powered and host.in_lockspace and stopped is not None and self.now - stopped >= fail:
-                self.vm_gone(host, "lease lost")
-                host.in_lockspace = False
-                self.log(host, "sanlock", "lost the lockspace (renewals failed)")
+        """Let sanlock act on renewals that failed for 8 x io (see `SimSanlock.check_renewals`)."""
+        self.sanlock.check_renewals()
 
     # -- the VM ---------------------------------------------------------------------------------
 
@@ -228,10 +182,21 @@ class World:
             return
         host.vm = None
         host.down_reason = reason
-        if self.lease and self.lease[0] == host.host_id and host.renewing:
-            self.lease = None  # qemu exited: sanlock releases its lease
+        self.sanlock.release(host.host_id)  # qemu exited: its lease is released if the host can write
         self.log(host, "vm", f"Engine VM down ({reason})")
         self.wake(host)
+
+    def engine_health(self, host: SimHost) -> tuple[Health, str]:
+        """What the Engine's health page on `host`'s VM says: unknown without a VM, bad while it boots
+        (BOOT_SECONDS), then as the scenario set it."""
+        vm = host.vm
+        if vm is None:
+            return Health.UNKNOWN, ""
+        if vm.status is VmStatus.UP and self.now - vm.started_at >= BOOT_SECONDS:
+            if self.engine_healthy:
+                return Health.GOOD, ""
+            return Health.BAD, "health page does not say DB Up"
+        return Health.BAD, "booting"
 
     def finish(self, host: SimHost, result: ActionResult, generation: int) -> None:
         if host.generation != generation or not host.powered:
@@ -258,23 +223,27 @@ class World:
                 ),
             )
             return
-        holder = self.lease_holder()
-        if holder is not None and holder != host.host_id:
-            if self.true_liveness(self.hosts[holder]) is Liveness.LIVE:
-                self.at(
-                    self.now + REFUSE_SECONDS,
-                    lambda: self.finish(
-                        host,
-                        ActionResult(ActionKind.START_VM, False, lease_held_elsewhere=True, error="-243"),
-                        generation,
-                    ),
-                )
-                return
-            # The holder is failing: sanlock blocks the acquire until it is dead.
-            self.at(self.dead_at(self.hosts[holder]), lambda: self._retry_start(host, generation))
+        acquired = self.sanlock.acquire(host.host_id)
+        if acquired.outcome is AcquireResult.HELD:
+            self.at(
+                self.now + REFUSE_SECONDS,
+                lambda: self.finish(
+                    host,
+                    ActionResult(ActionKind.START_VM, False, lease_held_elsewhere=True, error=acquired.error),
+                    generation,
+                ),
+            )
             return
-        self.lease = (host.host_id, host.lease_generation)
-        self._lease_version += 1
+        if acquired.outcome is AcquireResult.WAIT:
+            # The holder is failing: sanlock blocks the acquire until it is dead.
+            self.at(acquired.until, lambda: self._retry_start(host, generation))
+            return
+        if acquired.outcome is AcquireResult.ERROR:
+            self.at(
+                self.now + REFUSE_SECONDS,
+                lambda: self.finish(host, ActionResult(ActionKind.START_VM, False, error=acquired.error), generation),
+            )
+            return
         host.vm = SimVm(VmStatus.POWERING_UP, self.now, generation)
         host.down_reason = ""
         self.log(host, "vm", "Engine VM starting (lease acquired)")
@@ -317,7 +286,7 @@ class World:
 
     @property
     def lease_version(self) -> int:
-        return self._lease_version
+        return self.sanlock.lver
 
     def migrate_vm(self, host: SimHost, target_id: int) -> None:
         """Live migration: after MIGRATE_SECONDS the VM (same boot) runs on the target with the lease,
@@ -337,7 +306,12 @@ class World:
             target = self.hosts.get(target_id)
             if self.migration == "hang":
                 return
-            if self.migration == "fail" or target is None or not target.powered or not target.in_lockspace:
+            if (
+                self.migration == "fail"
+                or target is None
+                or not target.powered
+                or not self.sanlock.inq_lockspace(target.host_id)
+            ):
                 fail("the destination did not take the VM")
                 return
             if self.identity(target) != self.identity(host):
@@ -346,8 +320,7 @@ class World:
             host.vm, host.down_reason = None, "migrated"
             target.vm = SimVm(vm.status, vm.started_at, target.generation)
             target.down_reason = ""
-            self.lease = (target.host_id, target.lease_generation)
-            self._lease_version += 1
+            self.sanlock.hand_over(host.host_id, target.host_id)
             self.log(host, "vm", f"Engine VM live-migrated to host {target_id} (lease handed over)")
             self.finish(host, ActionResult(ActionKind.MIGRATE_VM, True), generation)
             self.wake(target)
@@ -362,17 +335,16 @@ class World:
     # -- hosts ----------------------------------------------------------------------------------
 
     def power_on(self, host: SimHost) -> None:
-        from vdsm_hosted_engine.sim.env import SimEnv
-
         if host.powered:
             return
         host.powered = True
+        self.sanlock.daemon_start(host.host_id)
         host.generation += 1
         host.vm, host.action, host.result, host.down_reason = None, None, None, ""
         self.log(host, "world", "powered on")
         self.start_agent(host, SimEnv(self, host))
 
-    def start_agent(self, host: SimHost, env) -> None:
+    def start_agent(self, host: SimHost, env: SimEnv) -> None:
         config = AgentConfig(
             host_id=host.host_id,
             hostname=host.name,
@@ -388,9 +360,8 @@ class World:
         """Power cut: everything on the host dies at once; its leases stay on disk until dead."""
         if not host.powered:
             return
-        self.stop_renewing(host)
+        self.sanlock.daemon_kill(host.host_id)
         host.powered = False
-        host.in_lockspace = False
         if host.vm is not None:
             host.vm = None
             self.log(host, "vm", "Engine VM gone with its host")
