@@ -31,6 +31,7 @@ from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, VmStatus
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.rpc.server import Server, tls_context
+from vdsm_hosted_engine.sd_notify import Notifier
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
@@ -134,6 +135,8 @@ class Daemon:
             ),
         )
         self.agent.listener = self._decided
+        self.systemd = Notifier()
+        self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
         self.server = Server(methods(HostedEngine(self), Schema.load()))
         self._last_event: tuple[str, int] | None = None
 
@@ -277,6 +280,7 @@ class Daemon:
             self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=context)
         self.server.start()
         self.broker.start()
+        self.systemd.notify("READY=1")
         try:
             self.agent.run()
         finally:

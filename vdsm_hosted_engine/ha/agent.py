@@ -122,6 +122,7 @@ class Agent:
         self.board: Whiteboard | None = None  # the last whiteboard read, for the verbs
         self.board_at = 0.0
         self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
+        self.heartbeat: Callable[[], None] | None = None  # called every cycle, bug or not (watchdog)
         self._seen: dict[int, tuple[int, float]] = {}
         self._answers = threading.Condition()
         self._asking = threading.Lock()
@@ -368,6 +369,8 @@ class Agent:
         logger.info("agent started for host id %d", self.config.host_id)
         while not self._stop.is_set():
             decision = self.tick()  # never raises
+            if self.heartbeat is not None:
+                self.heartbeat()
             wait = self.config.tick
             if decision is not None and decision.wake_after is not None:
                 wait = min(wait, decision.wake_after)

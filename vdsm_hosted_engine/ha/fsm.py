@@ -819,6 +819,7 @@ def _force_stop(s: _Step) -> str:
             sent_actions=s.memory.sent_actions - {ActionKind.DESTROY_VM},
         )
         s.act(ActionKind.ALERT, f"cannot power off the Engine VM: {result.error or 'failed'}")
+        s.topic = f"destroy-failed:{failures}"
         s.wake_after = delay
         return f"no action: powering off the Engine VM failed ({result.error or 'failed'}); retrying in {delay:.0f} s"
     if ActionKind.DESTROY_VM not in s.memory.sent_actions and snap.action_running is None:

@@ -11,7 +11,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from vdsm_hosted_engine import constants
-from vdsm_hosted_engine.errors import HostIdNotHeld, StorageUnavailable
+from vdsm_hosted_engine.deadline import CallHung
+from vdsm_hosted_engine.errors import HostedEngineError, HostIdNotHeld, StorageUnavailable
 from vdsm_hosted_engine.ha.env import MonitorValues
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
 from vdsm_hosted_engine.storage import whiteboard
@@ -75,19 +76,27 @@ class SimEnv:
         hosts = self.world.sanlock.get_hosts(self.host.host_id)
         return None if hosts is None else {h: lease.liveness for h, lease in hosts.items()}
 
+    def _storage(self, what: str) -> None:
+        """Raise as the real env does when the storage is gone: a failed call, or (hung storage) a
+        call whose deadline expired (ha/real_env.py runs them through deadline.Deadlines)."""
+        if self.host.storage_ok:
+            return
+        if self.host.storage_hangs:
+            raise CallHung(what, 10.0)
+        raise StorageUnavailable("the storage domain is unreachable")
+
     def lease_owner(self) -> int | None:
-        if not self.host.storage_ok:
-            raise StorageUnavailable("the lease file is unreachable")
+        self._storage("reading the Engine VM lease")
         return self.world.sanlock.live_owner(self.host.host_id)
 
     def read_whiteboard(self) -> Whiteboard:
-        if not self.host.storage_ok:
-            raise StorageUnavailable("the storage domain is unreachable")
+        self._storage("reading the whiteboard")
+        if self.host.read_fails:
+            raise StorageUnavailable("reading the whiteboard failed: Input/output error")
         return whiteboard.decode_whiteboard(bytes(self.world.slots))
 
     def write_slot(self, slot: HostSlot) -> None:
-        if not self.host.storage_ok:
-            raise StorageUnavailable("the storage domain is unreachable")
+        self._storage("writing this host's slot")
         if not self.world.renewing(self.host):
             raise HostIdNotHeld(self.host.host_id)
         block = whiteboard.encode_host_slot(slot, self.wall())
@@ -95,13 +104,25 @@ class SimEnv:
         self.world.slots[offset : offset + constants.SLOT_SIZE] = block
 
     def vm_status(self) -> tuple[VmStatus, str]:
+        if not self.host.libvirt_up:
+            return VmStatus.UNKNOWN, ""
         vm = self.host.vm
         if vm is None:
             return VmStatus.DOWN, self.host.down_reason
         return vm.status, ""
 
     def begin(self, action: Action) -> None:
+        """As the real env: one slow action at a time (a power-off or shutdown may go ahead of a
+        migration that does not end), refused with an error otherwise."""
         world, host = self.world, self.host
+        slow = action.kind not in (ActionKind.ALERT, ActionKind.ABORT_MIGRATION)
+        if slow and host.action is not None:
+            preempts = host.action is ActionKind.MIGRATE_VM and action.kind in (
+                ActionKind.SHUTDOWN_VM,
+                ActionKind.DESTROY_VM,
+            )
+            if not preempts:
+                raise HostedEngineError(f"{host.action.value} still running; not starting {action.kind.value}")
         if action.kind is ActionKind.START_VM:
             world.start_vm(host)
         elif action.kind is ActionKind.SHUTDOWN_VM:
@@ -138,8 +159,7 @@ class SimEnv:
         return self.host.local_maintenance
 
     def identity(self) -> str:
-        if not self.host.storage_ok:
-            raise StorageUnavailable("the lease file is unreachable")
+        self._storage("reading the domain's identity")
         return self.world.identity(self.host)
 
     def request_migration(self, target: int) -> None:

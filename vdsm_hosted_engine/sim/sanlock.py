@@ -91,6 +91,7 @@ class HostIdState:
     joined_at: float = 0.0
     renew_stopped_at: float | None = None  # None while renewing
     holding: bool = False  # a process on this host holds the engine-vm lease
+    kill_fails: bool = False  # fault: sanlock's kill of the lease holder does not take (defence in depth)
 
     @property
     def renewing(self) -> bool:
@@ -310,8 +311,21 @@ class SimSanlock:
         self.lver += 1
 
     def _kill_holder(self, host_id: int, reason: str) -> None:
-        """sanlock kills the holder; a killed holder releases nothing: the record stays."""
+        """sanlock kills the holder; a killed holder releases nothing: the record stays. With the
+        `kill_fails` fault the process survives, holding nothing sanlock honours."""
         state = self.ids[host_id]
         if state.holding:
             state.holding = False
+            if state.kill_fails:
+                logger.debug("host %d: sanlock could not kill the lease holder (%s)", host_id, reason)
+                return
             self.on_kill(host_id, reason)
+
+    def daemon_restart(self, host_id: int) -> None:
+        """`systemctl restart sanlock` (`shutdown -f`): holders killed, lockspaces left (the host id
+        free), a fresh daemon holding nothing."""
+        state = self.ids[host_id]
+        if state.held:
+            self.rem_lockspace(host_id, unused=False)
+        state.joining_since = None
+        state.daemon = True

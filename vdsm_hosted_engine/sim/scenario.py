@@ -21,7 +21,22 @@ A scenario directory holds `README` (purpose, expected outcome), `hosts.yaml`, `
     kill-vm | engine-unhealthy | engine-healthy | degrade-host HOST cpu=0.95 mem=512 | heal-host HOST
     global-maintenance on|off | local-maintenance HOST on|off | set-priority HOST N
     migrate-vm HOST [TARGET] (the admin's request on HOST; TARGET 0 or absent: the best host)
-    migrations ok|fail|hang | read-other-lease HOST (HOST reads another lease file at the same path)
+    migrations ok|fail|hang|stuck (stuck: the abort does nothing)
+    read-other-lease HOST (HOST reads another lease file at the same path)
+
+Faults of real components, each as its real counterpart behaves (issue 12):
+
+    cut-storage HOST hang       storage I/O hangs instead of failing (the env's deadlines expire)
+    libvirt HOST down|up        libvirtd stopped / back: the VM runs on, its state is unknown
+    destroy-fails HOST on|off   qemu stuck: the shutdown request is ignored, libvirt's destroy fails
+    read-fails HOST on|off      whiteboard reads fail on HOST while its writes succeed
+    hang-agent HOST | resume-agent HOST   the agent process stops (SIGSTOP); sanlock renews on;
+                                systemd's watchdog restarts it after 60 s
+    restart-sanlock HOST        `systemctl restart sanlock`: lease holders killed, lockspace left
+    sanlock-kill-fails HOST on|off   sanlock's kill of the lease holder does not take
+    pause-vm | resume-vm        the Engine VM pauses (lease released) / resumes (lease reacquired)
+    corrupt-slot HOST           garbage in HOST's whiteboard slot (until HOST writes it again)
+    forge-slot HOST             a stale slot for HOST claiming the Engine VM up at score 3400
 
 Log lines: `LEVEL  seconds  host/component: message`. Invariants are checked after every event
 (never two Engine VMs; a running VM is the lease holder) and reported as violations.
@@ -125,6 +140,11 @@ def run_command(world: World, command: Command) -> None:
     if name == "migrations":
         world.migration = args[0]
         return
+    if name in ("pause-vm", "resume-vm"):
+        for host in world.hosts.values():
+            if host.powered and host.vm is not None:
+                (world.pause_vm if name == "pause-vm" else world.resume_vm)(host)
+        return
     for host in _hosts(world, args[0] if args else ""):
         if name == "power-on":
             world.power_on(host)
@@ -139,10 +159,32 @@ def run_command(world: World, command: Command) -> None:
             host.net_up = name == "restore-network"
         elif name == "cut-storage":
             host.storage_ok = False
+            host.storage_hangs = args[1:2] == ("hang",)
             world.stop_renewing(host)
         elif name == "restore-storage":
             host.storage_ok = True
+            host.storage_hangs = False
             world.resume_renewing(host)
+        elif name == "libvirt":
+            host.libvirt_up = args[1] == "up"
+        elif name == "destroy-fails":
+            host.destroy_fails = args[1] == "on"
+        elif name == "read-fails":
+            host.read_fails = args[1] == "on"
+        elif name == "hang-agent":
+            world.hang_agent(host)
+        elif name == "resume-agent":
+            world.resume_agent(host)
+        elif name == "restart-sanlock":
+            if host.powered:
+                world.sanlock.daemon_restart(host.host_id)
+        elif name == "sanlock-kill-fails":
+            world.sanlock.ids[host.host_id].kill_fails = args[1] == "on"
+        elif name == "corrupt-slot":
+            offset = host.host_id * constants.SLOT_SIZE
+            world.slots[offset : offset + constants.SLOT_SIZE] = b"\xde\xad" * (constants.SLOT_SIZE // 2)
+        elif name == "forge-slot":
+            _forge_slot(world, host)
         elif name == "degrade-host":
             for arg in args[1:]:
                 key, _, value = arg.partition("=")
@@ -167,6 +209,21 @@ def run_command(world: World, command: Command) -> None:
         world.wake(host)
 
 
+def _forge_slot(world: World, host: SimHost) -> None:
+    """A slot for `host` saying its Engine VM is up and healthy at score 3400, as a stale or forged
+    block would (the host itself may be down)."""
+    slot = whiteboard.HostSlot(
+        host_id=host.host_id,
+        timestamp=int(world.now),
+        score=3400,
+        engine_status={"vm": "up", "health": "good", "detail": "Up", "reason": ""},
+        hostname=host.name,
+        state="EngineUp",
+    )
+    offset = host.host_id * constants.SLOT_SIZE
+    world.slots[offset : offset + constants.SLOT_SIZE] = whiteboard.encode_host_slot(slot, 1_700_000_000.0 + world.now)
+
+
 COMMANDS = {
     "power-on",
     "crash-host",
@@ -186,6 +243,17 @@ COMMANDS = {
     "migrate-vm",
     "migrations",
     "read-other-lease",
+    "libvirt",
+    "destroy-fails",
+    "read-fails",
+    "hang-agent",
+    "resume-agent",
+    "restart-sanlock",
+    "sanlock-kill-fails",
+    "pause-vm",
+    "resume-vm",
+    "corrupt-slot",
+    "forge-slot",
 }
 
 

@@ -63,6 +63,11 @@ class SimHost:
     action: ActionKind | None = None
     result: ActionResult | None = None
     migrate_request: int | None = None
+    libvirt_up: bool = True  # fault: libvirtd stopped (the VM's qemu runs on; nothing can be asked)
+    destroy_fails: bool = False  # fault: libvirt's destroy fails (qemu stuck in D state)
+    read_fails: bool = False  # fault: whiteboard reads fail while writes succeed
+    storage_hangs: bool = False  # the storage outage hangs I/O (deadlines expire) instead of failing it
+    hung_since: float | None = None  # fault: the agent process is stopped (SIGSTOP); sanlock renews on
 
     @property
     def name(self) -> str:
@@ -79,7 +84,10 @@ class World:
     engine_healthy: bool = True
     global_maintenance: bool = False
     vm_mem_mib: int = 4096
-    migration: str = "ok"  # how the next live migrations end: ok | fail | hang (until aborted)
+    migration: str = (
+        "ok"  # how the next live migrations end: ok | fail | hang (until aborted) | stuck (abort does nothing)
+    )
+    watchdog: float = 60.0  # systemd's WatchdogSec: a hung agent is killed and restarted after this
 
     def __post_init__(self) -> None:
         self.hosts = {h: SimHost(h) for h in range(1, self.host_count + 1)}
@@ -100,7 +108,7 @@ class World:
         heapq.heappush(self._events, (when, next(self._seq), fn))
 
     def wake(self, host: SimHost) -> None:
-        if host.agent is not None:
+        if host.agent is not None and host.hung_since is None:
             host.next_tick = min(host.next_tick, self.now)
 
     def run_until(self, end: float, check: Callable[[World], None] | None = None) -> None:
@@ -175,6 +183,16 @@ class World:
     # -- the VM ---------------------------------------------------------------------------------
 
     def running_vms(self) -> list[int]:
+        """Hosts whose Engine VM runs. A paused VM does not: libvirt released its lease and resuming
+        it needs the lease again."""
+        return [
+            h.host_id
+            for h in self.hosts.values()
+            if h.powered and h.vm is not None and h.vm.status is not VmStatus.PAUSED
+        ]
+
+    def existing_vms(self) -> list[int]:
+        """Hosts with an Engine VM process, paused or not."""
         return [h.host_id for h in self.hosts.values() if h.powered and h.vm is not None]
 
     def vm_gone(self, host: SimHost, reason: str) -> None:
@@ -205,9 +223,19 @@ class World:
         host.result = result
         self.wake(host)
 
+    def _refuse(self, host: SimHost, kind: ActionKind, error: str) -> None:
+        """The action fails after REFUSE_SECONDS with `error` (as libvirt answers)."""
+        generation = host.generation
+        self.at(
+            self.now + REFUSE_SECONDS, lambda: self.finish(host, ActionResult(kind, False, error=error), generation)
+        )
+
     def start_vm(self, host: SimHost) -> None:
         generation = host.generation
         host.action = ActionKind.START_VM
+        if not host.libvirt_up:
+            self._refuse(host, ActionKind.START_VM, "cannot start the Engine VM: libvirt does not answer")
+            return
         self.at(self.now + ACQUIRE_SECONDS, lambda: self._retry_start(host, generation))
 
     def _acquire_and_start(self, host: SimHost) -> None:
@@ -271,7 +299,20 @@ class World:
         if host.vm is None:
             self.at(self.now, lambda: self.finish(host, ActionResult(kind, True), generation))
             return
-        host.vm.status = VmStatus.POWERING_DOWN
+        if not host.libvirt_up:
+            self._refuse(host, kind, "libvirt does not answer")
+            return
+        if host.destroy_fails:  # qemu stuck: a shutdown request is taken and ignored, destroy fails
+            if destroy:
+                self._refuse(host, kind, "cannot destroy the Engine VM: operation timed out (qemu does not exit)")
+            else:
+                self.at(self.now, lambda: self.finish(host, ActionResult(kind, True), generation))
+            return
+        if not destroy and host.vm.status is VmStatus.PAUSED:
+            self._refuse(host, kind, "a paused guest does not answer the shutdown request")
+            return
+        if host.vm.status is not VmStatus.PAUSED:
+            host.vm.status = VmStatus.POWERING_DOWN
         vm = host.vm
 
         def done() -> None:
@@ -304,7 +345,7 @@ class World:
             if host.action is not ActionKind.MIGRATE_VM or host.vm is not vm or vm is None:
                 return  # aborted, or the VM died meanwhile
             target = self.hosts.get(target_id)
-            if self.migration == "hang":
+            if self.migration in ("hang", "stuck"):
                 return
             if (
                 self.migration == "fail"
@@ -328,6 +369,9 @@ class World:
         self.at(self.now + MIGRATE_SECONDS, done)
 
     def abort_migration(self, host: SimHost) -> None:
+        if host.action is ActionKind.MIGRATE_VM and self.migration == "stuck":
+            self.log(host, "vm", "live migration abort requested; the migration goes on regardless")
+            return
         if host.action is ActionKind.MIGRATE_VM:
             self.log(host, "vm", "live migration aborted")
             self.finish(host, ActionResult(ActionKind.MIGRATE_VM, False, error="aborted"), host.generation)
@@ -354,7 +398,7 @@ class World:
             timeouts=self.timeouts,
         )
         host.agent = Agent(env, config)
-        host.next_tick = self.now
+        host.next_tick, host.hung_since = self.now, None
 
     def crash(self, host: SimHost) -> None:
         """Power cut: everything on the host dies at once; its leases stay on disk until dead."""
@@ -365,8 +409,50 @@ class World:
         if host.vm is not None:
             host.vm = None
             self.log(host, "vm", "Engine VM gone with its host")
-        host.agent, host.next_tick, host.action = None, float("inf"), None
+        host.agent, host.next_tick, host.action, host.hung_since = None, float("inf"), None, None
         self.log(host, "world", "crashed")
+
+    def hang_agent(self, host: SimHost) -> None:
+        """The agent process stops (SIGSTOP, a deadlock): no ticks; sanlock renews on. systemd's
+        watchdog kills and restarts it after `watchdog` seconds without a keep-alive."""
+        if host.agent is None or host.hung_since is not None:
+            return
+        host.hung_since, host.next_tick = self.now, float("inf")
+        agent, generation = host.agent, host.generation
+
+        def watchdog() -> None:
+            if host.agent is agent and host.generation == generation and host.hung_since is not None:
+                self.log(host, "systemd", f"watchdog: no keep-alive for {self.watchdog:.0f} s; restarting the agent")
+                host.hung_since = None
+                host.agent = None  # killed: no clean shutdown
+                self.start_agent(host, SimEnv(self, host))
+
+        self.at(self.now + self.watchdog, watchdog)
+
+    def resume_agent(self, host: SimHost) -> None:
+        if host.hung_since is not None and host.agent is not None:
+            host.hung_since = None
+            host.next_tick = self.now
+
+    def pause_vm(self, host: SimHost) -> None:
+        """The guest pauses (I/O error, admin): libvirt's sanlock plugin releases its lease."""
+        if host.vm is None or host.vm.status is VmStatus.PAUSED:
+            return
+        host.vm.status = VmStatus.PAUSED
+        self.sanlock.release(host.host_id)
+        self.log(host, "vm", "Engine VM paused (lease released)")
+        self.wake(host)
+
+    def resume_vm(self, host: SimHost) -> None:
+        """Resuming reacquires the lease; refused (the VM stays paused) when another host holds it."""
+        if host.vm is None or host.vm.status is not VmStatus.PAUSED:
+            return
+        if self.sanlock.acquire(host.host_id).outcome is not AcquireResult.OK:
+            self.log(host, "vm", "Engine VM resume refused: its lease is held elsewhere")
+            return
+        host.vm.status = VmStatus.UP
+        self.log(host, "vm", "Engine VM resumed (lease acquired)")
+        self.wake(host)
 
     def stop_agent(self, host: SimHost) -> None:
         if host.agent is None:
