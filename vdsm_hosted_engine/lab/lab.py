@@ -12,7 +12,11 @@ Layout of the lab folder (default /var/tmp/hosted-engine-lab; O_DIRECT needs a r
 
 Everything the lab creates is recorded in lab.json before it is created, and `down` removes exactly
 that: it SIGKILLs each host's namespace init (verified by pid and start time) and deletes the switch
-bridge it made. Faults act on one named host or on the lab switch port of that host.
+bridge it made. Faults act on one named host (or all of them) or on the lab switch port of that host:
+a crash or a power cut (namespace inits SIGKILLed, all before any is waited for), the storage view
+cut (for good or for N seconds), libvirtd or the agent stopped, the agent hung (SIGSTOP). Daemons
+the lab starts inside a host are recorded there (`/run/lab/<name>.pid`: pid and start time, see
+LabHost.spawn_recorded) and only those very processes are ever signalled.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ DEFAULT_NETWORK = "192.168.222.0/24"
 ENGINE_VM_NAME = "HostedEngine"
 ENGINE_MAC = "00:16:3e:6c:61:62"
 IO_TIMEOUT = 1
+# Every `Lab.wait` bound is multiplied by this (HE_LAB_TIMEOUT_SCALE, default 1): a slower or busier
+# machine gets more time for the same physics; nothing waits longer when things go right.
+TIMEOUT_SCALE = float(os.environ.get("HE_LAB_TIMEOUT_SCALE", "1") or 1)
 # The agents' timeouts in the lab: short enough for tests, same logic as production.
 AGENT_CONF = """\
 # hosted-engine lab: oVirt's score; state machine timeouts shortened so faults resolve in seconds.
@@ -185,6 +192,7 @@ class Lab:
             raise LabError(f"a link named {self.switch} exists and is not this lab's: choose another --switch")
         self.switch_created = True
         self.save()
+        self._prebuild()
         _ip("link", "add", self.switch, "type", "bridge", "stp_state", "0", "forward_delay", "0")
         _ip("addr", "add", f"{self.gateway}/{self.network.prefixlen}", "dev", self.switch)
         _ip("link", "set", self.switch, "up")
@@ -195,6 +203,13 @@ class Lab:
                 host.crash()
             self.save()
             raise
+
+    def _prebuild(self) -> None:
+        """What every host's boot would otherwise build at the same moment: the setrlimit shim."""
+        from vdsm_hosted_engine.lab.sanlock_daemon import can_raise_memlock, setrlimit_shim
+
+        if not can_raise_memlock():
+            setrlimit_shim(self.cache_dir)
 
     def _start_host(self, host: LabHost) -> dict:
         timeline = host.start()
@@ -308,9 +323,21 @@ class Lab:
         self.save()
         return self.host_ids[name]
 
-    def _lab_settings(self, host: LabHost) -> None:
+    @property
+    def hooks_dir(self) -> str:
+        return os.path.join(self.dir, "hooks")
+
+    @property
+    def no_hooks_dir(self) -> str:
+        """An empty hooks directory: a host where vdsm-hook-hosted-engine is not installed."""
+        path = os.path.join(self.dir, "no-hooks")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def _lab_settings(self, host: LabHost, hooks: bool = True) -> None:
         """What deploy/join wrote, plus the lab's own: migration over the lab's plain TCP libvirtd
-        listeners, and the host's cgroup as what its CPU and memory monitors measure."""
+        listeners, the host's cgroup as what its CPU and memory monitors measure, and our hooks (or an
+        empty hooks directory when `hooks` is False)."""
         from dataclasses import replace
 
         from vdsm_hosted_engine import config as config_
@@ -321,20 +348,71 @@ class Lab:
             migration_uri="qemu+tcp://{host}/system",
             migration_unsafe=True,  # libvirt does not know our FUSE view is shared; our identity check does
             host_cgroup=host.cgroup if host.cgroups else None,
+            hooks_dir=self.hooks_dir if hooks else self.no_hooks_dir,
         )
         if wanted != conf:
             with open(host.host_conf, "w", encoding="utf-8") as f:
                 f.write(config_.render_host_config(wanted))
 
-    def start_agent(self, name: str) -> None:
+    def hooks_installed(self, name: str) -> bool:
+        """Whether `name`'s configuration points its daemon at the lab's hooks."""
+        from vdsm_hosted_engine import config as config_
+
+        return config_.load_host_config(self.host(name).host_conf).hooks_dir == self.hooks_dir
+
+    def start_agent(self, name: str, hooks: bool = True, wait: bool = True) -> None:
+        """Start `name`'s daemon (recorded as "agent": the lab stops, hangs and resumes exactly that
+        process); `wait`: until its agent holds its host id. `hooks` False: with an empty hooks dir."""
         host = self.host(name)
-        self._lab_settings(host)
-        host.spawn(
+        self._lab_settings(host, hooks)
+        host.spawn_recorded(
+            "agent",
             host.python("vdsm_hosted_engine.daemon", f"--config={host.host_conf}",
                         f"--agent-config={os.path.join(self.dir, 'agent.conf')}"),
             "/var/log/vdsm-hosted-engine.log",
         )  # fmt: skip
-        self.wait(f"{name}'s agent past StartState (its host id joined)", lambda: self._agent_joined(name), 90, 0.2)
+        if wait:
+            self.wait(f"{name}'s agent past StartState (its host id joined)", lambda: self._agent_joined(name), 90, 0.2)
+
+    def agent_running(self, name: str) -> bool:
+        return self.host(name).recorded("agent") is not None
+
+    def stop_agent(self, name: str) -> None:
+        """SIGTERM `name`'s daemon (`systemctl stop vdsm-hosted-engine`) and wait until it has exited."""
+        self.host(name).stop_recorded("agent", timeout=self.scaled(150))
+
+    def hang_agent(self, name: str, hung: bool) -> None:
+        """SIGSTOP `name`'s daemon (a hung agent: its sanlock daemon keeps renewing the host id), or
+        SIGCONT it."""
+        self.host(name).signal_recorded("agent", signal.SIGSTOP if hung else signal.SIGCONT)
+
+    def agent_hung(self, name: str) -> bool:
+        pid = self.host(name).recorded("agent")
+        if pid is None:
+            return False
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            text = f.read()
+        return text[text.rindex(")") + 2] == "T"
+
+    def libvirtd_running(self, name: str) -> bool:
+        return self.host(name).recorded("libvirtd") is not None
+
+    def stop_libvirtd(self, name: str) -> None:
+        """SIGTERM the libvirtd the lab started in `name` and wait until it has exited (its VMs run on)."""
+        self.host(name).stop_recorded("libvirtd", timeout=self.scaled(60))
+
+    def start_libvirtd(self, name: str) -> None:
+        """Start libvirtd in `name` again and wait until it answers (it finds its running VMs)."""
+        host = self.host(name)
+        host.spawn_recorded("libvirtd", ["libvirtd", "--listen"], "/var/log/libvirtd.out")
+        self.wait(
+            f"{name}'s libvirtd answering",
+            lambda: (
+                host.run(["virsh", "-q", "-c", "qemu:///system", "version"], timeout=30, check=False).returncode == 0
+            ),
+            60,
+            0.1,
+        )
 
     def _agent_joined(self, name: str) -> bool:
         """The daemon answers and its agent left StartState: it holds its host id and sees the others."""
@@ -348,6 +426,27 @@ class Lab:
         if os.path.exists(host.host_conf):
             self.start_agent(name)
         return timeline
+
+    def power_cut(self, names: list[str] | None = None) -> list[str]:
+        """Every named host (default: all) loses power at the same instant: their namespace inits are
+        all SIGKILLed before the lab waits for any of them to be gone. Returns the hosts cut."""
+        hosts = [self.host(n) for n in names] if names else list(self.hosts.values())
+        killed = [(host, host.kill()) for host in hosts]
+        for host, netns in killed:
+            host.reap(netns)
+        self.save()
+        return [host.name for host, netns in killed if netns is not None]
+
+    def power_back(self, names: list[str] | None = None, one_by_one: bool = False) -> None:
+        """Boot the named hosts (default: every host that is down) and start their agents: all at
+        once (in parallel), or `one_by_one` in the order given, each host's agent holding its host id
+        before the next boots."""
+        down = [h for h in (names or sorted(self.hosts)) if not self.host(h).alive()]
+        if one_by_one:
+            for name in down:
+                self.restart_host(name)
+        else:
+            self._parallel([self.host(n) for n in down], lambda host: self.restart_host(host.name))
 
     # -- looking -------------------------------------------------------------------------------
 
@@ -409,8 +508,27 @@ class Lab:
                 host.set_link(up)
         return [h.name for h in hosts]
 
-    def set_storage(self, name: str, reachable: bool) -> None:
-        self.host(name).set_storage(reachable)
+    def set_storage(self, name: str, reachable: bool) -> list[str]:
+        """Cut or restore the storage of `name` (every I/O of it on the domain fails), or of every host
+        for `all`."""
+        hosts = list(self.hosts.values()) if name == "all" else [self.host(name)]
+        for host in hosts:
+            host.set_storage(reachable)
+        return [h.name for h in hosts]
+
+    def storage_blip(self, name: str, seconds: float, during: Callable[[], Any] | None = None) -> list[str]:
+        """Cut the storage of `name` (or `all`) for `seconds`, then restore it, also when `during`
+        (called about once a second meanwhile, e.g. a safety check) raises."""
+        cut = time.monotonic()
+        hosts = self.set_storage(name, False)
+        try:
+            while (left := cut + seconds - time.monotonic()) > 0:
+                if during is not None:
+                    during()
+                time.sleep(min(1.0, max(left, 0.0)))
+        finally:
+            self.set_storage(name, True)
+        return hosts
 
     def degrade(self, name: str, kind: str) -> None:
         """Load host `name`: `cpu` (low-priority busy loops) or `memory` (a process holding
@@ -485,9 +603,15 @@ class Lab:
             raise LabError("the Engine VM does not answer")
         return text.strip()
 
+    @staticmethod
+    def scaled(seconds: float) -> float:
+        """A bound in seconds for this machine (TIMEOUT_SCALE)."""
+        return seconds * TIMEOUT_SCALE
+
     def wait(self, what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-        """Poll `predicate` until truthy. It may fail meanwhile (a daemon restarting, a host booting):
-        the last failure is named if the time runs out."""
+        """Poll `predicate` until truthy, for up to `timeout` seconds x TIMEOUT_SCALE. It may fail
+        meanwhile (a daemon restarting, a host booting): the last failure is named if the time runs out."""
+        timeout = self.scaled(timeout)
         deadline = time.monotonic() + timeout
         last = ""
         while True:

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import resources
 
@@ -44,23 +45,28 @@ def can_raise_memlock() -> bool:
 
 
 def setrlimit_shim(cache_dir: str) -> str:
-    """Path of the compiled shim, built into `cache_dir` if missing or out of date."""
+    """Path of the compiled shim, built into `cache_dir` if missing or out of date.
+
+    Safe to call from several processes at once, also from different pid namespaces (lab hosts
+    booting in parallel, where pids repeat): each builds in a directory of its own and renames the
+    result into place; the last rename wins and every one of them is the same library."""
     source = resources.files("vdsm_hosted_engine.lab").joinpath("setrlimit_shim.c").read_bytes()
     digest = hashlib.sha1(source).hexdigest()[:12]
     target = os.path.join(cache_dir, f"setrlimit-shim-{digest}.so")
     if os.path.exists(target):
         return target
     os.makedirs(cache_dir, exist_ok=True)
-    src = os.path.join(cache_dir, f"setrlimit-shim-{digest}.c")
-    with open(src, "wb") as f:
-        f.write(source)
-    tmp = f"{target}.{os.getpid()}.tmp"
-    result = subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-O2", "-o", tmp, src, "-ldl"], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SanlockDaemonError(f"cannot build the setrlimit shim: {result.stderr.strip()}")
-    os.replace(tmp, target)
+    with tempfile.TemporaryDirectory(prefix="setrlimit-shim-", dir=cache_dir) as build:
+        src = os.path.join(build, "shim.c")
+        with open(src, "wb") as f:
+            f.write(source)
+        built = os.path.join(build, "shim.so")
+        result = subprocess.run(
+            ["gcc", "-shared", "-fPIC", "-O2", "-o", built, src, "-ldl"], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise SanlockDaemonError(f"cannot build the setrlimit shim: {result.stderr.strip()}")
+        os.replace(built, target)
     logger.info("built setrlimit shim %s", target)
     return target
 
