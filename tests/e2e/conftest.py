@@ -85,8 +85,8 @@ class Steady:
     def record(self, what: str, seconds: float, note: str = "") -> None:
         _timings.append((what, seconds, note))
 
-    def drill(self, name: str, note: str = "") -> drills.Result:
-        result = drills.run(self.lab, name)
+    def drill(self, name: str, note: str = "", timeout: float = 300) -> drills.Result:
+        result = drills.run(self.lab, name, timeout)
         self.record(f"{name}: {result.source} -> healthy on {result.target}", result.seconds, note)
         self.finding = audit.look(self.lab)
         return result

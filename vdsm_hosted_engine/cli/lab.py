@@ -7,7 +7,10 @@
     hosted-engine-lab exec HOST CMD...          run a command inside a host (e.g. hosted-engine --vm-status)
     hosted-engine-lab crash-host HOST | restart-host HOST
     hosted-engine-lab cut-network HOST|all | restore-network HOST|all
-    hosted-engine-lab cut-storage HOST | restore-storage HOST
+    hosted-engine-lab cut-storage HOST|all [--for SECONDS] | restore-storage HOST|all
+    hosted-engine-lab power-cut [HOST...] | power-back [--one-by-one] [HOST...]
+    hosted-engine-lab stop-libvirtd HOST | start-libvirtd HOST | restart-libvirtd HOST
+    hosted-engine-lab stop-agent HOST | start-agent HOST [--no-hooks] | hang-agent HOST | resume-agent HOST
     hosted-engine-lab kill-vm | engine-unhealthy | engine-healthy
     hosted-engine-lab degrade-host HOST cpu|memory | heal-host HOST
 
@@ -46,8 +49,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument("host")
     for name in ("cut-network", "restore-network"):
         sub.add_parser(name).add_argument("host", help="a host name, or all")
-    for name in ("cut-storage", "restore-storage", "heal-host"):
+    cut = sub.add_parser("cut-storage", help="every I/O of the host (or all) on the domain fails")
+    cut.add_argument("host", help="a host name, or all")
+    cut.add_argument("--for", dest="seconds", type=float, help="restore it after this many seconds")
+    sub.add_parser("restore-storage").add_argument("host", help="a host name, or all")
+    power = sub.add_parser("power-cut", help="the hosts (default: all) lose power at the same instant")
+    power.add_argument("hosts", nargs="*")
+    back = sub.add_parser("power-back", help="boot the hosts that are down (default: all) and start their agents")
+    back.add_argument("hosts", nargs="*")
+    back.add_argument("--one-by-one", action="store_true", help="each host's agent joined before the next boots")
+    for name in ("heal-host", "stop-libvirtd", "start-libvirtd", "restart-libvirtd", "stop-agent", "hang-agent",
+                 "resume-agent"):  # fmt: skip
         sub.add_parser(name).add_argument("host")
+    agent = sub.add_parser("start-agent", help="start the host's daemon")
+    agent.add_argument("host")
+    agent.add_argument("--no-hooks", action="store_true", help="with an empty hooks directory")
     degrade = sub.add_parser("degrade-host", help="CPU or memory pressure on a host (its cgroup)")
     degrade.add_argument("host")
     degrade.add_argument("kind", choices=("cpu", "memory"))
@@ -111,8 +127,25 @@ def main(argv: list[str] | None = None) -> int:
             lab.restart_host(args.host)
         elif args.command in ("cut-network", "restore-network"):
             lab.set_network(args.host, args.command == "restore-network")
+        elif args.command == "cut-storage" and args.seconds:
+            _say(f"storage of {', '.join(lab.storage_blip(args.host, args.seconds))} back after {args.seconds:g} s")
         elif args.command in ("cut-storage", "restore-storage"):
             lab.set_storage(args.host, args.command == "restore-storage")
+        elif args.command == "power-cut":
+            _say(f"power cut: {', '.join(lab.power_cut(args.hosts)) or 'no host was running'}")
+        elif args.command == "power-back":
+            lab.power_back(args.hosts, one_by_one=args.one_by_one)
+        elif args.command in ("stop-libvirtd", "start-libvirtd", "restart-libvirtd"):
+            if args.command != "start-libvirtd":
+                lab.stop_libvirtd(args.host)
+            if args.command != "stop-libvirtd":
+                lab.start_libvirtd(args.host)
+        elif args.command == "stop-agent":
+            lab.stop_agent(args.host)
+        elif args.command == "start-agent":
+            lab.start_agent(args.host, hooks=not args.no_hooks, wait=not args.no_hooks)
+        elif args.command in ("hang-agent", "resume-agent"):
+            lab.hang_agent(args.host, args.command == "hang-agent")
         elif args.command == "degrade-host":
             lab.degrade(args.host, args.kind)
         elif args.command == "heal-host":

@@ -2,7 +2,9 @@
 
 Safety (must hold at every instant; checked first, never waited for):
 - at most one qemu process runs the Engine VM across all lab hosts;
-- the only host whose sanlock lists the `engine-vm` lease held is the host running that qemu.
+- the only host whose sanlock lists the `engine-vm` lease held is the host running that qemu;
+- that qemu holds the lease: a qemu seen without it on two looks a moment apart (the same process,
+  its host's sanlock listing no `engine-vm` lease) runs unleased.
 Agreement (holds once the agents have seen the last change; waited for up to `settle` seconds):
 - every live host's daemon answers, and all their views name the same host as running the Engine;
 - no host's agent believes it runs the VM (an EngineUp-like state) while it has no qemu for it, and the
@@ -78,11 +80,14 @@ def qemu_processes(lab: Lab) -> list[tuple[str, int]]:
     return sorted(found)
 
 
-def lease_holders(lab: Lab) -> list[str]:
-    """Hosts whose sanlock daemon lists the Engine VM lease as held (`sanlock client status`)."""
+def lease_holders(lab: Lab, names: list[str] | None = None) -> list[str]:
+    """Hosts (of `names`, default all live ones) whose sanlock daemon lists the Engine VM lease as
+    held (`sanlock client status`)."""
     resource = f"r {constants.LOCKSPACE_NAME.decode()}:{constants.ENGINE_VM_RESOURCE.decode()}:"
     holders = []
     for host in lab.alive():
+        if names is not None and host.name not in names:
+            continue
         try:
             result = host.run(["sanlock", "client", "status"], timeout=10, check=False)
         except (subprocess.TimeoutExpired, OSError):
@@ -90,6 +95,25 @@ def lease_holders(lab: Lab) -> list[str]:
         if any(line.startswith(resource) for line in result.stdout.splitlines()):
             holders.append(host.name)
     return holders
+
+
+def safety(lab: Lab) -> Finding:
+    """The safety part of the audit alone (qemu processes and `sanlock client status` of each host):
+    cheap enough to run every second while a fault lasts."""
+    finding = Finding(qemu_processes(lab), lease_holders(lab))
+    if len(finding.qemu) > 1:
+        finding.safety.append(f"{len(finding.qemu)} Engine VM qemu processes: {finding.qemu}")
+    expected = {finding.engine_host} if finding.engine_host else set()
+    if len(finding.lease_holders) > 1 or not set(finding.lease_holders) <= expected:
+        finding.safety.append(f"lease held by {finding.lease_holders}, qemu on {[h for h, _ in finding.qemu]}")
+    for host, pid in finding.qemu:
+        if host in finding.lease_holders:
+            continue
+        # Looked at in between two instants (a qemu exiting, sanlock not yet asked): look again.
+        time.sleep(0.5)
+        if (host, pid) in qemu_processes(lab) and not lease_holders(lab, [host]):
+            finding.safety.append(f"the Engine VM runs on {host} (qemu {pid}) without its lease")
+    return finding
 
 
 def _view(lab: Lab, name: str) -> tuple[str | None, str, str]:
@@ -110,12 +134,7 @@ def _view(lab: Lab, name: str) -> tuple[str | None, str, str]:
 
 
 def look(lab: Lab) -> Finding:
-    finding = Finding(qemu_processes(lab), lease_holders(lab))
-    if len(finding.qemu) > 1:
-        finding.safety.append(f"{len(finding.qemu)} Engine VM qemu processes: {finding.qemu}")
-    expected = {finding.engine_host} if finding.engine_host else set()
-    if len(finding.lease_holders) > 1 or not set(finding.lease_holders) <= expected:
-        finding.safety.append(f"lease held by {finding.lease_holders}, qemu on {[h for h, _ in finding.qemu]}")
+    finding = safety(lab)
     for host in lab.alive():
         if not os.path.exists(host.socket):
             continue  # not configured / agent not started
@@ -141,6 +160,14 @@ def look(lab: Lab) -> Finding:
 
 class AuditFailed(AssertionError):
     pass
+
+
+def assert_safe(lab: Lab) -> Finding:
+    """`safety`, raising AuditFailed at a violation (for a fault's duration)."""
+    finding = safety(lab)
+    if finding.safety:
+        raise AuditFailed("SAFETY: " + "; ".join(finding.safety))
+    return finding
 
 
 def audit(lab: Lab, settle: float = 30.0, interval: float = 1.0) -> Finding:

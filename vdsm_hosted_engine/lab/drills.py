@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vdsm_hosted_engine.lab import audit
+from vdsm_hosted_engine.lab.host import LabError
 from vdsm_hosted_engine.lab.lab import Lab
 from vdsm_hosted_engine.lab.probe import Probe
 
@@ -25,12 +26,26 @@ def healthy_host(lab: Lab) -> str | None:
     return None
 
 
-def wait_healthy(lab: Lab, timeout: float, where: Callable[[str], bool] = lambda host: True) -> str:
+def wait_healthy(
+    lab: Lab, timeout: float, where: Callable[[str], bool] = lambda host: True, watch: bool = False
+) -> str:
+    """The host where the Engine is healthy, once it is (within `timeout`); `watch`: the audit's safety
+    rules are checked about once a second meanwhile (AuditFailed at the first violation)."""
+    checked = [0.0]
+
     def found() -> str | None:
+        if watch and time.monotonic() - checked[0] >= 1.0:
+            checked[0] = time.monotonic()
+            audit.assert_safe(lab)
         host = healthy_host(lab)
         return host if host and where(host) else None
 
-    return lab.wait("a healthy Engine", found, timeout, 0.2)
+    try:
+        return lab.wait("a healthy Engine", found, timeout, 0.2)
+    except LabError:
+        if watch:
+            audit.assert_safe(lab)  # a violation is the better reason to report
+        raise
 
 
 def boot_ids(lab: Lab) -> list[str]:
@@ -42,13 +57,22 @@ def boot_ids(lab: Lab) -> list[str]:
 
 
 def baseline(lab: Lab, timeout: float = 240) -> audit.Finding:
-    """Every host up with its agent, links and storage restored, no load, the real lease file, plain
-    migrations, no maintenance, a healthy Engine whose host's agent is in EngineUp, and a clean audit
-    (which waits for every host to publish the same identity again)."""
+    """Every host up with its libvirtd and its agent (running, not hung, with our hooks), links and
+    storage restored, no load, the real lease file, plain migrations, no maintenance, a healthy Engine
+    whose host's agent is in EngineUp, and a clean audit (which waits for every host to publish the
+    same identity again)."""
     for name, host in lab.hosts.items():
         if not host.alive():
             lab.restart_host(name)
         host.set_storage(True)
+        if lab.agent_hung(name):
+            lab.hang_agent(name, False)
+        if not lab.libvirtd_running(name):
+            lab.start_libvirtd(name)
+        if lab.agent_running(name) and not lab.hooks_installed(name):
+            lab.stop_agent(name)
+        if not lab.agent_running(name):
+            lab.start_agent(name)
         lab.set_lease_swap(name, False)
         lab.slow_migrations(name, False)
         lab.heal(name)
@@ -98,13 +122,39 @@ def _host_crash(lab: Lab, source: str) -> Callable[[str], bool]:
     return lambda host: host != source
 
 
+def _power_cut(lab: Lab, source: str, one_by_one: bool = False) -> Callable[[str], bool]:
+    lab.power_cut()
+    audit.assert_safe(lab)  # nothing runs
+    lab.power_back([h for h in sorted(lab.hosts) if h != source] + [source], one_by_one)  # the Engine's host last
+    return lambda host: True
+
+
+STORAGE_BLIP = 40.0  # seconds: long enough for the Engine's host to lose its host id (8 x io_timeout)
+
+
+def _storage_blip(lab: Lab, source: str) -> Callable[[str], bool]:
+    lab.storage_blip(source, STORAGE_BLIP, lambda: audit.assert_safe(lab))
+    return lambda host: True
+
+
 DRILLS: dict[str, Callable[[Lab, str], Callable[[str], bool]]] = {
     "vm-crash": _vm_crash,
     "engine-unhealthy": _engine_unhealthy,
     "network-loss": _network_loss,
     "storage-loss": _storage_loss,
     "host-crash": _host_crash,
+    "power-cut": _power_cut,
+    "power-cut-one-by-one": lambda lab, source: _power_cut(lab, source, one_by_one=True),
+    "storage-blip": _storage_blip,
 }
+# Drills that start with the Engine on the host the others rank last (the highest host id): after the
+# fault its stale lease owner record names a host that will not restart the Engine itself.
+LAST_CHOICE = ("power-cut", "power-cut-one-by-one", "storage-blip")
+WATCHED = (
+    "power-cut",
+    "power-cut-one-by-one",
+    "storage-blip",
+)  # drills whose wait for the Engine checks safety every second
 
 
 def migrate(lab: Lab, how: str = "request", timeout: float = 120) -> Result:
@@ -165,16 +215,37 @@ def migration_downtime(lab: Lab, host: str) -> float | None:
     return stats["downtime"] / 1000 if "downtime" in stats else None
 
 
+def last_choice(lab: Lab) -> str:
+    """The host that every agent ranks last among equals (score.rank: the lower host id wins a tie)."""
+    return max(lab.host_ids, key=lambda name: lab.host_ids[name])
+
+
+def place(lab: Lab, target: str, timeout: float = 120) -> None:
+    """Live-migrate the Engine to `target` (an admin's request on its host) unless it runs there, and
+    wait for it healthy there with `target`'s agent in EngineUp and a clean audit."""
+    source = lab.engine_host()
+    if source == target:
+        return
+    assert source is not None
+    lab.call(source, "migrateVM", {"hostId": lab.host_ids[target]})
+    wait_healthy(lab, timeout, lambda host: host == target)
+    lab.wait(f"{target}'s agent in EngineUp", lambda: lab.call(target, "getScore")["state"] == "EngineUp", 90)
+    audit.audit(lab, settle=60)
+
+
 def run(lab: Lab, name: str, timeout: float = 300) -> Result:
     """One drill from the baseline; the fault is undone (link, storage) once the Engine is back."""
     finding = baseline(lab)
     source = finding.engine_host
     assert source is not None
+    if name in LAST_CHOICE:
+        source = last_choice(lab)
+        place(lab, source)
     before = len(boot_ids(lab))
     started = time.monotonic()
     where = DRILLS[name](lab, source)
     try:
-        target = wait_healthy(lab, timeout, where)
+        target = wait_healthy(lab, timeout, where, watch=name in WATCHED)
         seconds = time.monotonic() - started
     finally:
         with contextlib.suppress(Exception):

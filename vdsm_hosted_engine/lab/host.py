@@ -44,6 +44,13 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_CONTROLLERS = ("cpu", "cpuacct", "memory")
 HOST_MEMORY = 2 * 1024**3  # each lab host's memory (its cgroup's limit)
 HOST_CPUS = 1  # each lab host's CPUs (its cgroup's CFS quota): its load does not depend on the others
+# Each lab host's CPU weight (cgroup v1 cpu.shares, the kernel's maximum; a process at nice 0 weighs
+# 1024). The CPU monitor measures the host's load as the CPU time its cgroup got over HOST_CPUS x wall
+# time: with the default weight, anything else busy on the machine (a test runner, another lab) took
+# its share of the cycles a degraded host wanted, its load never reached the penalty that moves the
+# Engine, and the CPU drill depended on an idle machine. A real host's CPUs are its own: at this
+# weight the host gets its whole quota whenever it wants it, however busy the machine.
+HOST_CPU_SHARES = 262144
 # libvirt's qemu hook, in every lab host: while /run/lab-slow-migration exists, an incoming migration
 # waits at its start (a slow destination that a test can crash mid-migration).
 QEMU_HOOK = """#!/bin/sh
@@ -52,6 +59,14 @@ if [ "$2" = migrate ] && [ -e /run/lab-slow-migration ]; then
 fi
 exit 0
 """
+
+
+def record(path: str, pid_in_host: int, started: int) -> None:
+    """Write a daemon record (see `LabHost.spawn_recorded`): its pid in the host and its start time."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(f"{pid_in_host} {started}\n")
+    os.replace(tmp, path)
 
 
 class LabError(HostedEngineError):
@@ -68,6 +83,25 @@ def process_start_time(pid: int) -> int | None:
     except OSError:
         return None
     return int(text[text.rindex(")") + 2 :].split()[19])
+
+
+def ns_pid(pid: int) -> int | None:
+    """The pid of root-namespace process `pid` inside its own (innermost) pid namespace."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except OSError:
+        return None
+    return None
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
 
 
 def _processes_in(netns: str) -> list[tuple[int, str, str, str]]:
@@ -154,6 +188,8 @@ class LabHost:
                 period = int(f.read())
             with open(os.path.join(cpu, "cpu.cfs_quota_us"), "w", encoding="ascii") as f:
                 f.write(str(HOST_CPUS * period))
+            with open(os.path.join(cpu, "cpu.shares"), "w", encoding="ascii") as f:
+                f.write(str(HOST_CPU_SHARES))
         except OSError as e:
             logger.warning("%s: no cgroups of its own (%s): degrade-host cannot work", self.name, e)
             self.remove_cgroups()
@@ -315,8 +351,13 @@ class LabHost:
 
     def crash(self) -> None:
         """Everything of the host dies at once (SIGKILL of its namespaces' PID 1)."""
+        self.reap(self.kill())
+
+    def kill(self) -> str | None:
+        """SIGKILL the host's PID 1 and return at once (its network namespace, for `reap`); None if
+        the host was not running. A power cut of several hosts kills them all before reaping any."""
         if not self.alive():
-            return
+            return None
         assert self.init_pid is not None
         try:
             netns = os.readlink(f"/proc/{self.init_pid}/ns/net")
@@ -324,6 +365,13 @@ class LabHost:
             netns = ""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.init_pid, signal.SIGKILL)
+        return netns
+
+    def reap(self, netns: str | None) -> None:
+        """After `kill`: wait for PID 1 and the network namespace to go, remove the host's cgroups."""
+        if netns is None:
+            return
+        assert self.init_pid is not None
         deadline = time.monotonic() + 10
         while process_start_time(self.init_pid) == self.init_started and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -391,6 +439,71 @@ class LabHost:
         record = f'echo $$ >> "{pid_file}"; ' if pid_file else ""
         script = record + 'exec "$@" >>"$0" 2>&1 </dev/null'
         self.run(["setsid", "-f", "sh", "-c", script, log, *argv], timeout=30)
+
+    # -- daemons the lab started inside, by pid ----------------------------------------------------
+
+    def _record_path(self, key: str) -> str:
+        """`/run/lab/<key>.pid` inside the host: "<pid in the host> <start time>" of a daemon we started."""
+        return os.path.join(self.dir, "run", "lab", f"{key}.pid")
+
+    def find(self, pid_in_host: int) -> int | None:
+        """The root-namespace pid of the process that is `pid_in_host` in this host's pid namespace."""
+        if not self.alive():
+            return None
+        assert self.init_pid is not None
+        namespace = _pid_namespace(self.init_pid)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and ns_pid(int(entry)) == pid_in_host and _pid_namespace(int(entry)) == namespace:
+                return int(entry)
+        return None
+
+    def spawn_recorded(self, key: str, argv: list[str], log: str, timeout: float = 10.0) -> int:
+        """`spawn` a daemon and record it under `key` (its pid and start time), so that `recorded`
+        finds exactly that process later and never another one; returns its root-namespace pid."""
+        path = self._record_path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self.spawn(argv, log, pid_file=f"/run/lab/{key}.pid")
+        deadline = time.monotonic() + timeout
+        while True:  # `setsid -f` returns before its child wrote its pid
+            with contextlib.suppress(FileNotFoundError, ValueError), open(path, encoding="ascii") as f:
+                pid = self.find(int(f.read().split()[0]))
+                started = process_start_time(pid) if pid else None
+                if pid and started:
+                    record(path, ns_pid(pid) or 0, started)
+                    return pid
+            if time.monotonic() > deadline:
+                raise LabError(f"{self.name}: {argv[0]} did not start (see {log} in the host)")
+            time.sleep(0.02)
+
+    def recorded(self, key: str) -> int | None:
+        """The root-namespace pid of the daemon recorded under `key` if that very process still runs."""
+        try:
+            with open(self._record_path(key), encoding="ascii") as f:
+                pid_in_host, started = (int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            return None
+        pid = self.find(pid_in_host)
+        return pid if pid is not None and process_start_time(pid) == started else None
+
+    def signal_recorded(self, key: str, signum: int) -> int:
+        """Send `signum` to the recorded daemon `key`; returns its root-namespace pid."""
+        pid = self.recorded(key)
+        if pid is None:
+            raise LabError(f"{self.name}: no {key} started by the lab runs there")
+        os.kill(pid, signum)
+        return pid
+
+    def stop_recorded(self, key: str, timeout: float = 60.0) -> None:
+        """SIGTERM the recorded daemon `key` (as `systemctl stop` does) and wait until it has exited."""
+        pid = self.signal_recorded(key, signal.SIGTERM)
+        started = process_start_time(pid)
+        deadline = time.monotonic() + timeout
+        while process_start_time(pid) == started:
+            if time.monotonic() > deadline:
+                raise LabError(f"{self.name}: {key} (pid {pid}) still runs {timeout:.0f} s after SIGTERM")
+            time.sleep(0.05)
 
     def python(self, module: str, *args: str) -> list[str]:
         return [sys.executable, "-m", module, *args]

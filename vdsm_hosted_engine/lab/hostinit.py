@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 
+from vdsm_hosted_engine.lab.host import process_start_time, record
 from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,12 @@ def _start(args: argparse.Namespace) -> int:
         with open("/var/log/virtlogd.out", "ab") as log:
             subprocess.Popen(["virtlogd"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         with open("/var/log/libvirtd.out", "ab") as log:
-            subprocess.Popen(["libvirtd", "--listen"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            libvirtd = subprocess.Popen(
+                ["libvirtd", "--listen"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        # the lab stops and restarts exactly this libvirtd (LabHost.recorded("libvirtd"))
+        os.makedirs("/run/lab", exist_ok=True)
+        record("/run/lab/libvirtd.pid", libvirtd.pid, process_start_time(libvirtd.pid) or 0)
         deadline = time.monotonic() + 120
         while not _libvirt_answers():
             if time.monotonic() > deadline:
