@@ -167,7 +167,7 @@ class Timeouts:
     migration: float = 120.0  # a live migration still unfinished this long is aborted (the VM stays here)
     abort_grace: float = 30.0  # an abort that changed nothing this long after: the migration is given up
     forming: float = 30.0  # a peer still in StartState this long no longer holds back a start
-    destroy_retry: float = 10.0  # first delay before a failed power-off is tried again (doubles, max 300 s)
+    destroy_retry: float = 10.0  # first delay before a failed power-off is tried again (doubles, max 60 s)
     paused: float = 30.0  # an Engine VM paused this long (it released its lease) is powered off
     monitors: float = 30.0  # after the agent starts, wait this long at most for the monitors' first values
     fence: float = 15.0  # the VM still runs here this long after this host lost its host id: power it off
@@ -811,7 +811,7 @@ def _force_stop(s: _Step) -> str:
     result = snap.action_result if snap.action_result and snap.action_result.kind is ActionKind.DESTROY_VM else None
     if result is not None and not result.ok:
         failures = s.memory.destroy_failures + 1
-        delay = min(s.t.destroy_retry * 2 ** (failures - 1), 300.0)
+        delay = min(s.t.destroy_retry * 2 ** (failures - 1), 60.0)
         s.memory = replace(
             s.memory,
             destroy_failures=failures,

@@ -69,6 +69,11 @@ class Command:
     name: str
     args: tuple[str, ...]
     line: int = 0
+    fault: str = ""  # the random campaign's fault class that made this command
+
+    def __post_init__(self) -> None:
+        if not self.fault:
+            object.__setattr__(self, "fault", self.name)
 
 
 @dataclass

@@ -102,13 +102,15 @@ def test_agent_starts_the_engine_and_leaves_it_running_when_stopped(
         agent.stop()
         thread.join(30)
         broker.stop()
-    assert not thread.is_alive()
-    slot = tmp_domain.whiteboard().read().hosts[1]
-    assert (slot.stopped, slot.score, slot.state) == (True, 0, "AgentStopped")
-    assert runtime.status()[0] is VmStatus.UP  # left running
-    # libvirt's test driver holds no sanlock lease, so sanlock lets the host id go and kills nothing;
-    # with a real lease holder it refuses (test_lease_owner.py: leaving never kills a lease holder).
-    assert lockspace.holds(1) is False
-    runtime.destroy()
-    runtime.close()
-    lockspace.leave(1)
+    try:
+        assert not thread.is_alive()
+        slot = tmp_domain.whiteboard().read().hosts[1]
+        assert (slot.stopped, slot.score, slot.state) == (True, 0, "AgentStopped")
+        assert runtime.status()[0] is VmStatus.UP  # left running
+        # libvirt's test driver holds no sanlock lease, so sanlock lets the host id go and kills
+        # nothing; with a real lease holder it refuses (test_lease_owner.py: leaving never kills one).
+        assert lockspace.holds(1) is False
+    finally:  # the test driver's domains outlive the test: never leave one for the next
+        runtime.destroy()
+        runtime.close()
+        lockspace.leave(1)
