@@ -27,9 +27,10 @@ from vdsm_hosted_engine.ha import ha_conf
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, VmStatus
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.rpc.server import Server, tls_context
 from vdsm_hosted_engine.sd_notify import Notifier
 from vdsm_hosted_engine.storage.domain import StorageDomain

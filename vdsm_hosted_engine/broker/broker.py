@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vdsm_hosted_engine.broker.base import Monitor
-from vdsm_hosted_engine.ha.env import MonitorValues
-from vdsm_hosted_engine.ha.snapshot import Health
+from vdsm_hosted_engine.observations import Health, MonitorValues
 
 logger = logging.getLogger(__name__)
 

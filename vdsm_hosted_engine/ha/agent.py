@@ -19,9 +19,10 @@ from typing import Any
 from vdsm_hosted_engine.config import ScoreConfig
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.ha import fsm, score
-from vdsm_hosted_engine.ha.env import Env, MonitorValues
+from vdsm_hosted_engine.ha.env import Env
 from vdsm_hosted_engine.ha.fsm import Decision, Memory, State, Timeouts
-from vdsm_hosted_engine.ha.snapshot import ActionKind, Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind, Peer, Snapshot
+from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
 

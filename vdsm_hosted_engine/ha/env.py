@@ -7,26 +7,12 @@ env starts them (`begin`) and reports how they ended (`action_status`) on a late
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, Health, VmStatus
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult
+from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
-
-
-@dataclass(frozen=True)
-class MonitorValues:
-    """The broker's latest values; None where a monitor has no fresh value (older than its TTL)."""
-
-    network: float | None = None
-    bridge_up: bool | None = None
-    mem_free_mib: int | None = None
-    cpu_load: float | None = None
-    engine_health: Health = Health.UNKNOWN
-    engine_detail: str = ""
-    storage_ok: bool | None = None
-    ready: bool = True  # every monitor has reported at least once (a value or an error)
 
 
 class Env(Protocol):

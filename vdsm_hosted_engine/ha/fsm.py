@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, replace
 
 from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha import score as score_
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, Health, Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, Peer, Snapshot
+from vdsm_hosted_engine.observations import Health, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.deadline import CallHung, Deadlines
 from vdsm_hosted_engine.errors import HostedEngineError, LockspaceBusy, SanlockError
 from vdsm_hosted_engine.ha import ha_conf, mail
-from vdsm_hosted_engine.ha.env import MonitorValues
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult
+from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness
 from vdsm_hosted_engine.storage.sanlock_resource import live_owner

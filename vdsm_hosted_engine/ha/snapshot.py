@@ -11,30 +11,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vdsm_hosted_engine.observations import Health, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
-
-
-class VmStatus(enum.Enum):
-    """The Engine VM on this host, from the VM runtime (libvirt)."""
-
-    DOWN = "down"  # not running here
-    POWERING_UP = "powering_up"
-    UP = "up"
-    PAUSED = "paused"
-    POWERING_DOWN = "powering_down"
-    UNKNOWN = "unknown"  # the runtime cannot tell (libvirt unreachable)
-
-    @property
-    def running(self) -> bool:
-        return self in (VmStatus.POWERING_UP, VmStatus.UP, VmStatus.PAUSED, VmStatus.POWERING_DOWN)
-
-
-class Health(enum.Enum):
-    """The Engine's health endpoint, as the engine-health monitor last saw it."""
-
-    GOOD = "good"
-    BAD = "bad"
-    UNKNOWN = "unknown"
 
 
 class ActionKind(enum.Enum):

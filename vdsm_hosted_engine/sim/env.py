@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.deadline import CallHung
 from vdsm_hosted_engine.errors import HostedEngineError, HostIdNotHeld, StorageUnavailable
-from vdsm_hosted_engine.ha.env import MonitorValues
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, VmStatus
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult
+from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard

@@ -56,7 +56,7 @@ import yaml
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.ha.fsm import Timeouts
-from vdsm_hosted_engine.ha.snapshot import VmStatus
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.sim.world import BOOT_SECONDS, SimHost, World
 from vdsm_hosted_engine.storage import whiteboard
 

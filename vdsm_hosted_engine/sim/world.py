@@ -22,7 +22,8 @@ from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Timeouts
-from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Health, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult
+from vdsm_hosted_engine.observations import Health, VmStatus
 from vdsm_hosted_engine.sim.env import SimEnv
 from vdsm_hosted_engine.sim.sanlock import AcquireResult, SimSanlock
 

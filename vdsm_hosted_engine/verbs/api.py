@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.ha import capacity
-from vdsm_hosted_engine.ha.snapshot import ActionKind, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.rpc.jsonrpc import Method
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness

@@ -23,8 +23,8 @@ from collections.abc import Callable
 import libvirt
 
 from vdsm_hosted_engine.errors import HostedEngineError
-from vdsm_hosted_engine.ha.snapshot import VmStatus
 from vdsm_hosted_engine.hooks.lease import LeaseSpec, lease_problems
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.virt import domxml, hooks
 from vdsm_hosted_engine.virt.domxml import VmConfig
 

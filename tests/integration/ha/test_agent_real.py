@@ -18,8 +18,8 @@ from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import State
 from vdsm_hosted_engine.ha.real_env import RealEnv
-from vdsm_hosted_engine.ha.snapshot import Health, VmStatus
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
+from vdsm_hosted_engine.observations import Health, VmStatus
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.runtime import VmRuntime
 

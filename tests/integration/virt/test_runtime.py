@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tests.integration.conftest import install_hooks
-from vdsm_hosted_engine.ha.snapshot import VmStatus
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.virt import domxml, hooks
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.hooks import HookError

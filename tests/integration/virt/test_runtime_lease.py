@@ -14,8 +14,8 @@ import pytest
 
 from tests.integration.conftest import install_hooks
 from tests.integration.virt.test_runtime import write_hook
-from vdsm_hosted_engine.ha.snapshot import VmStatus
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.hooks import HookError
 from vdsm_hosted_engine.virt.runtime import VmError, VmRuntime

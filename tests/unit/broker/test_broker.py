@@ -10,7 +10,7 @@ from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonito
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.errors import StorageUnavailable
-from vdsm_hosted_engine.ha.snapshot import Health
+from vdsm_hosted_engine.observations import Health
 
 
 class Clock:

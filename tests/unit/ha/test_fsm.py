@@ -8,7 +8,8 @@ import pytest
 
 from vdsm_hosted_engine.ha import fsm
 from vdsm_hosted_engine.ha.fsm import Memory, State, Timeouts
-from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Health, Peer, Snapshot, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Peer, Snapshot
+from vdsm_hosted_engine.observations import Health, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 
 T = Timeouts()

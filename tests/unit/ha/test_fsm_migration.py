@@ -2,7 +2,8 @@
 when it fails, and the identity check that keeps a host reading another lease from ever getting it."""
 
 from vdsm_hosted_engine.ha.fsm import Memory, State
-from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Health, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult
+from vdsm_hosted_engine.observations import Health, VmStatus
 
 from .test_fsm import T, decide, mem, peer, snap
 

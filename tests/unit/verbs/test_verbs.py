@@ -5,7 +5,8 @@ import inspect
 import pytest
 
 from vdsm_hosted_engine.errors import InvalidRequest
-from vdsm_hosted_engine.ha.snapshot import ActionKind, VmStatus
+from vdsm_hosted_engine.ha.snapshot import ActionKind
+from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.rpc.jsonrpc import InvalidParams
 from vdsm_hosted_engine.storage import whiteboard as wb
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness

@@ -7,7 +7,7 @@ import urllib.request
 from collections.abc import Callable
 
 from vdsm_hosted_engine.broker.base import Monitor
-from vdsm_hosted_engine.ha.snapshot import VmStatus
+from vdsm_hosted_engine.observations import VmStatus
 
 HEALTHY_MARKER = "DB Up"
 
