@@ -93,7 +93,7 @@ class SimEnv:
         self._storage("reading the whiteboard")
         if self.host.read_fails:
             raise StorageUnavailable("reading the whiteboard failed: Input/output error")
-        return whiteboard.decode_whiteboard(bytes(self.world.slots))
+        return whiteboard.decode_whiteboard(bytes(self.world.slots), self.world.slot_cache)
 
     def write_slot(self, slot: HostSlot) -> None:
         self._storage("writing this host's slot")

@@ -26,6 +26,7 @@ from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult
 from vdsm_hosted_engine.observations import Health, VmStatus
 from vdsm_hosted_engine.sim.env import SimEnv
 from vdsm_hosted_engine.sim.sanlock import AcquireResult, SimSanlock
+from vdsm_hosted_engine.storage.whiteboard import SlotReading
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class World:
         self.alerts: list[str] = []
         self.violations: list[str] = []
         self.current: SimHost | None = None  # whose agent is ticking (for the log)
+        self.slot_cache: dict[int, tuple[bytes, SlotReading]] = {}  # decoded slots by bytes, for every host
         self.identities: dict[int, str] = {}  # host id -> the domain/lease it reads (default: the real one)
 
     # -- time ---------------------------------------------------------------------------------

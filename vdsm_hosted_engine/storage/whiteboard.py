@@ -584,8 +584,11 @@ def iter_slots(data: bytes) -> Iterator[tuple[int, bytes]]:
         yield slot, bytes(view[slot * SLOT_SIZE : (slot + 1) * SLOT_SIZE])
 
 
-def decode_whiteboard(data: bytes) -> Whiteboard:
-    """Decode a whole metadata area; never raises, whatever `data` holds."""
+def decode_whiteboard(data: bytes, cache: dict[int, tuple[bytes, SlotReading]] | None = None) -> Whiteboard:
+    """Decode a whole metadata area; never raises, whatever `data` holds.
+
+    `cache` (slot -> its last bytes and reading), when given, is used and updated: a slot whose bytes
+    did not change since is not decoded again (decoding is pure, and readings are never modified)."""
     if len(data) < SLOT_SIZE:
         return Whiteboard(InvalidSlot(0, f"metadata area is {len(data)} bytes, shorter than a slot"), {}, {})
     hosts: dict[int, HostSlot] = {}
@@ -593,7 +596,13 @@ def decode_whiteboard(data: bytes) -> Whiteboard:
     for slot, block in iter_slots(data):
         if block[0] == 0 and block == _EMPTY_BLOCK:
             continue
-        reading = decode_host_slot(slot, block)
+        known = cache.get(slot) if cache is not None else None
+        if known is not None and known[0] == block:
+            reading = known[1]
+        else:
+            reading = decode_host_slot(slot, block)
+            if cache is not None:
+                cache[slot] = (bytes(block), reading)
         if isinstance(reading, HostSlot):
             hosts[slot] = reading
         elif isinstance(reading, InvalidSlot):
