@@ -578,3 +578,20 @@ def test_whole_board_sorts_slots():
     assert status["2"]["engine-status"] == DOWN
     assert status["global_maintenance"] is True
     assert status["invalid_slots"] == {"5": "host id 4 written in slot 5"}
+
+
+def test_a_slot_cache_decodes_only_changed_slots_and_answers_the_same():
+    area = bytearray(4 * wb.SLOT_SIZE)
+    for host_id, score in ((1, 3400), (2, 1800)):
+        area[host_id * wb.SLOT_SIZE : (host_id + 1) * wb.SLOT_SIZE] = wb.encode_host_slot(
+            HostSlot(host_id, 10, score, {"vm": "down"}, f"h{host_id}"), 1.0
+        )
+    area[3 * wb.SLOT_SIZE : 3 * wb.SLOT_SIZE + 4] = b"junk"
+    cache: dict = {}
+    first = wb.decode_whiteboard(bytes(area), cache)
+    assert first == wb.decode_whiteboard(bytes(area)) and set(cache) == {1, 2, 3}
+    kept = cache[1][1]
+    area[2 * wb.SLOT_SIZE : 3 * wb.SLOT_SIZE] = wb.encode_host_slot(HostSlot(2, 11, 0, {"vm": "down"}, "h2"), 2.0)
+    second = wb.decode_whiteboard(bytes(area), cache)
+    assert second == wb.decode_whiteboard(bytes(area))
+    assert second.hosts[1] is kept and second.hosts[2].score == 0  # slot 1 reused, slot 2 decoded afresh
