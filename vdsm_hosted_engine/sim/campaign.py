@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from vdsm_hosted_engine.sim import scenario
@@ -199,9 +200,12 @@ def run_one(seed: int) -> RunOutcome:
 
 
 def run_many(runs: int, seed: int = 1) -> Report:
+    return report_of(map(run_one, range(seed, seed + runs)), runs)
+
+
+def report_of(outcomes: Iterable[RunOutcome], runs: int) -> Report:
     report = Report(runs)
-    for n in range(runs):
-        outcome = run_one(seed + n)
+    for outcome in outcomes:
         if outcome.violations or not outcome.available_at_end:
             report.failures.append(outcome)
         for cause, seconds in outcome.outages:
