@@ -33,20 +33,21 @@ class CallHung(StorageUnavailable):
 
 class Deadlines:
     """Runs calls by kind (`name`), each with a deadline; a kind with a call past its deadline
-    fails at once until that call returns."""
+    fails at once until that very call returns (several threads may share one: each call is its own)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._late: dict[str, float] = {}  # kind -> when its call, still running past its deadline, began
+        self._late: dict[str, tuple[object, float]] = {}  # kind -> (its late call, when it began)
 
     def call(self, name: str, timeout: float, fn: Callable[[], T]) -> T:
         with self._lock:
-            began = self._late.get(name)
-        if began is not None:
-            raise CallHung(name, self._clock() - began)
+            late = self._late.get(name)
+        if late is not None:
+            raise CallHung(name, self._clock() - late[1])
         outcome: dict[str, object] = {}
         done = threading.Event()
+        token = object()
         started = self._clock()
 
         def run() -> None:
@@ -57,16 +58,19 @@ class Deadlines:
             finally:
                 with self._lock:
                     done.set()
-                    late = self._late.pop(name, None) is not None
-                if late:
+                    was_late = self._late.get(name, (None, 0.0))[0] is token
+                    if was_late:
+                        del self._late[name]
+                if was_late:
                     logger.warning("%s returned after %.0f s", name, self._clock() - started)
 
         threading.Thread(target=run, name=f"call-{name}", daemon=True).start()
         if not done.wait(timeout):
             with self._lock:
-                if not done.is_set():
-                    self._late[name] = started
-            if not done.is_set():
+                hung = not done.is_set()
+                if hung:
+                    self._late[name] = (token, started)
+            if hung:
                 logger.warning("%s has not returned within %.0f s; treating it as failed", name, timeout)
                 raise CallHung(name, self._clock() - started)
         if "error" in outcome:

@@ -26,6 +26,11 @@ class VmStatus(enum.Enum):
         return self in (VmStatus.POWERING_UP, VmStatus.UP, VmStatus.PAUSED, VmStatus.POWERING_DOWN)
 
 
+# Why the Engine VM went down here when it was the destination's domain of a live migration that
+# did not complete: it never ran here, so it is no crash (the VM stays on its source).
+INCOMING_FAILED = "incoming migration failed"
+
+
 class Health(enum.Enum):
     """The Engine's health endpoint, as the engine-health monitor last saw it."""
 

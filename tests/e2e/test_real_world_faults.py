@@ -36,6 +36,10 @@ def _lease_pid(lab, name):
     return None
 
 
+def _healthy_on(lab, host):
+    assert drills.healthy_host(lab) == host, f"the Engine is not healthy on {host} any more"
+
+
 def _log_from(lab, name, offset):
     path = os.path.join(lab.host(name).dir, "log", "vdsm-hosted-engine.log")
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -126,16 +130,12 @@ def test_a_hung_agent_on_the_engine_host_moves_nothing(steady):
     boots = steady.boot_ids()
     lab.hang_agent(source, True)
     try:
-        _watch(lab, 20, lambda: assert_on(lab, source))
+        _watch(lab, 20, lambda: _healthy_on(lab, source))
     finally:
         lab.hang_agent(source, False)
     steady.audit()
     assert steady.finding.engine_host == source
     assert steady.boot_ids() == boots
-
-
-def assert_on(lab, host):
-    assert drills.healthy_host(lab) == host, "the Engine is not healthy on its host any more"
 
 
 def test_a_daemon_without_the_hooks_never_runs_the_engine_unleased(steady):

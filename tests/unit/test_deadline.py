@@ -38,3 +38,21 @@ def test_a_hung_call_fails_in_time_and_its_kind_fails_at_once_until_it_returns()
             threading.Event().wait(0.01)
     else:
         pytest.fail("the kind never became free after the hung call returned")
+
+
+def test_another_threads_call_returning_does_not_clear_a_hung_calls_mark():
+    """The RPC thread and the agent share the env's deadlines: a call of the same kind that was
+    already running and returns must not make the kind look free while the late call still hangs."""
+    deadlines = Deadlines()
+    slow, stuck = threading.Event(), threading.Event()
+    answers = []
+    other = threading.Thread(target=lambda: answers.append(deadlines.call("read", 30, lambda: slow.wait(30))))
+    other.start()
+    with pytest.raises(CallHung):
+        deadlines.call("read", 0.05, stuck.wait)
+    slow.set()
+    other.join(10)
+    assert answers == [True]
+    with pytest.raises(CallHung):  # the late call is still hung: its kind still fails at once
+        deadlines.call("read", 5, lambda: "not run")
+    stuck.set()

@@ -112,6 +112,13 @@ class Agent:
 
     def __init__(self, env: Env, config: AgentConfig) -> None:
         self.env = env
+        if config.timeouts.peer_fresh < 2 * config.tick:
+            # A peer publishes once a tick: with a long tick a working peer's slot is older than
+            # `peer_fresh` half the time, and no handover would ever find a target.
+            logger.info(
+                "peer_fresh %.0f s is under two ticks; using %.0f s", config.timeouts.peer_fresh, 2 * config.tick
+            )
+            config = replace(config, timeouts=replace(config.timeouts, peer_fresh=2 * config.tick))
         self.config = config
         self.memory = Memory(since=env.now())
         self.last: Decision | None = None
@@ -135,12 +142,13 @@ class Agent:
 
     def refresh(self) -> tuple[Snapshot, MonitorValues]:
         env, cfg = self.env, self.config
+        held: bool | None = None
         try:
-            self.joined = env.ensure_lockspace()
+            held = env.ensure_lockspace()
             self._recovered("lockspace")
         except HostedEngineError as e:
-            self.joined = False
             self._note("lockspace", f"cannot join the lockspace: {e}")
+        self.joined = held is True
         now = env.now()
         monitors = env.monitors()
         vm, reason = env.vm_status()
@@ -213,7 +221,7 @@ class Agent:
             migrate_request=env.take_migrate_request(),
             storage_error=storage_error,
             monitors_ready=monitors_ready,
-            lockspace_held=self.joined,
+            lockspace_held=held,
         )
         return snapshot, monitors
 
@@ -268,8 +276,9 @@ class Agent:
             try:
                 self.env.begin(action)
                 begun.append(action)
+                self._recovered(f"begin {action.kind.value}")
             except HostedEngineError as e:
-                logger.error("could not begin %s: %s", action.kind.value, e)
+                self._note(f"begin {action.kind.value}", f"could not begin {action.kind.value}: {e}")
                 sentence = f"could not begin the Engine VM's {action.kind.value} ({e}); will ask again"
                 memory = replace(memory, sent_actions=memory.sent_actions - {action.kind})
         self.memory = memory

@@ -28,8 +28,9 @@ class Env(Protocol):
     def wake(self) -> None:
         """Make the current or next `wait` return at once (any thread)."""
 
-    def ensure_lockspace(self) -> bool:
-        """True when this host holds its id; otherwise start joining (without blocking) and return
+    def ensure_lockspace(self) -> bool | None:
+        """True when this host holds its id; None while that cannot be told (a join or leave under
+        way, an admin rewriting the lockspace); otherwise start joining (without blocking) and return
         False. Called every tick: sanlock drops the lockspace of a host that could not renew."""
 
     def leave_lockspace(self) -> None:
@@ -52,7 +53,8 @@ class Env(Protocol):
 
     def begin(self, action: Action) -> None:
         """Start a slow action (VM start/shutdown/destroy/migrate) off the loop, or raise an alert.
-        ABORT_MIGRATION acts on the running migration at once."""
+        One slow action at a time: another raises HostedEngineError, unless it `goes_ahead`
+        (ha/snapshot.py). ABORT_MIGRATION acts on the running migration at once."""
 
     def action_status(self) -> tuple[ActionKind | None, ActionResult | None]:
         """The running action, and the result of one that finished since the last call (once)."""

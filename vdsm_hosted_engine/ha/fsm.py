@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha import score as score_
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, Peer, Snapshot
-from vdsm_hosted_engine.observations import Health, VmStatus
+from vdsm_hosted_engine.observations import INCOMING_FAILED, Health, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,8 @@ class Timeouts:
     migration: float = 120.0  # a live migration still unfinished this long is aborted (the VM stays here)
     abort_grace: float = 30.0  # an abort that changed nothing this long after: the migration is given up
     forming: float = 30.0  # a peer still in StartState this long no longer holds back a start
-    destroy_retry: float = 10.0  # first delay before a failed power-off is tried again (doubles, max 60 s)
+    destroy_retry: float = 10.0  # first delay before a failed power-off is tried again (doubles each time)
+    destroy_retry_max: float = 60.0  # ... up to this
     paused: float = 30.0  # an Engine VM paused this long (it released its lease) is powered off
     monitors: float = 30.0  # after the agent starts, wait this long at most for the monitors' first values
     fence: float = 15.0  # the VM still runs here this long after this host lost its host id: power it off
@@ -196,7 +197,8 @@ class Memory:
     destroy_failures: int = 0  # EngineForceStop: failed power-offs so far
     retry_at: float = 0.0  # EngineForceStop: when to try the power-off again
     paused_since: float | None = None  # the Engine VM here was first seen paused
-    unleased_since: float | None = None  # the VM was first seen running here without this host's host id
+    unleased_since: float | None = None  # the VM was first seen running here without its lease
+    leased_here: bool = False  # the VM running here was seen holding its lease (its lease can be lost)
 
     def retries(self, now: float, window: float) -> int:
         return sum(1 for t in self.start_failures if now - t < window)
@@ -330,6 +332,7 @@ class _Step:
                 raise IllegalTransition(self.memory.state, state)
             changes.setdefault("since", self.now)
             changes.setdefault("sent_actions", frozenset())
+            changes.setdefault("forming_seen", ())  # seen anew from the next EngineDown on
         self.memory = replace(self.memory, state=state, **changes)
 
     def act(self, kind: ActionKind, detail: str = "", target: int | None = None) -> None:
@@ -389,27 +392,38 @@ def _guards(s: _Step) -> str | None:
 
 
 def _fence(s: _Step) -> str | None:
-    """Defence in depth: a VM running here while this host holds no host id holds no lease (sanlock
-    needs the lockspace for it) and should have been killed by sanlock. The agent powers it off
-    itself if it is still there after `fence` seconds."""
+    """Defence in depth: a VM running here that lost its lease (this host lost its host id, or the
+    lease's record, once naming this host, now names another owner or a generation this host no
+    longer has) should have been killed by sanlock. The agent powers it off itself if it is still so
+    after `fence` seconds. Only a sure answer counts: sanlock not answering, a join under way or an
+    unreadable lease neither starts nor stops the timer; the destination of a live migration (a peer
+    announces it) is left alone."""
     snap = s.snap
-    if not snap.vm.running or snap.lockspace_held:
+    incoming = any(p.live and p.migrating_to == snap.host_id for p in _peers(snap).values())
+    known = snap.peers is not None and snap.lease_known
+    leased = snap.lockspace_held is True and known and snap.lease_owner == snap.host_id
+    unleased = snap.lockspace_held is False or (
+        s.memory.leased_here and snap.lockspace_held is True and known and snap.lease_owner != snap.host_id
+    )
+    if snap.vm.running != s.memory.leased_here and (leased or not snap.vm.running):
+        s.memory = replace(s.memory, leased_here=snap.vm.running)
+    if not snap.vm.running or incoming or leased:
         if s.memory.unleased_since is not None:
             s.memory = replace(s.memory, unleased_since=None)
+        return None
+    if not unleased and s.memory.unleased_since is None:
         return None
     if s.memory.state is State.ENGINE_FORCE_STOP:
         return _force_stop(s)
     since = s.memory.unleased_since if s.memory.unleased_since is not None else s.now
     s.memory = replace(s.memory, unleased_since=since)
     left = s.t.fence - (s.now - since)
+    why = "lost its sanlock host id" if snap.lockspace_held is False else "does not hold the Engine VM lease"
     if left > TIMER_SLACK:
         s.topic = "unleased"
         s.wake_after = left
-        return (
-            "no action: the Engine VM runs here but this host lost its sanlock host id; "
-            f"powering it off in {left:.0f} s unless sanlock does"
-        )
-    return _power_off(s, "lost the host id", "it ran on without this host's sanlock host id (no lease)")
+        return f"no action: the Engine VM runs here but this host {why}; powering it off in {left:.0f} s"
+    return _power_off(s, "no lease", f"it ran on without its lease ({why})")
 
 
 def _reenter(s: _Step) -> None:
@@ -472,7 +486,11 @@ def _migrating_away(s: _Step) -> str:
     if result is not None:
         return _migration_failed(s, result.error or "failed")
     if ActionKind.MIGRATE_VM not in s.memory.sent_actions and snap.action_running is not ActionKind.MIGRATE_VM:
-        return _migration_failed(s, "it could not begin")
+        # The host refused to begin it (another action still ran): nothing was tried, so nothing
+        # failed; back to where the VM puts us, and the next ticks decide again.
+        s.memory = replace(s.memory, migration_target=None, migration_why="")
+        _reenter(s)
+        return f"no action: the live migration to host {target} could not begin; deciding again"
     s.topic = f"migrating:{target}"
     if s.elapsed() >= s.t.migration:
         if ActionKind.ABORT_MIGRATION in s.memory.sent_actions:
@@ -625,6 +643,9 @@ def _engine_start(s: _Step) -> str:
 def _vm_lost(s: _Step) -> str:
     """The Engine VM vanished from this host while we ran it."""
     snap = s.snap
+    if snap.vm_down_reason == INCOMING_FAILED:
+        s.go(State.ENGINE_DOWN)
+        return "no action: an incoming live migration ended without the Engine VM (it never ran here: no crash)"
     where, host, _ = engine_elsewhere(snap)
     if snap.vm_down_reason == "migrated" or where == "up":
         s.go(State.ENGINE_DOWN)
@@ -812,7 +833,7 @@ def _force_stop(s: _Step) -> str:
     result = snap.action_result if snap.action_result and snap.action_result.kind is ActionKind.DESTROY_VM else None
     if result is not None and not result.ok:
         failures = s.memory.destroy_failures + 1
-        delay = min(s.t.destroy_retry * 2 ** (failures - 1), 60.0)
+        delay = min(s.t.destroy_retry * 2 ** (failures - 1), s.t.destroy_retry_max)
         s.memory = replace(
             s.memory,
             destroy_failures=failures,

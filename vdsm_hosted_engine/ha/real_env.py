@@ -16,12 +16,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.deadline import CallHung, Deadlines
 from vdsm_hosted_engine.errors import HostedEngineError, LockspaceBusy, SanlockError
 from vdsm_hosted_engine.ha import ha_conf, mail
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, goes_ahead
 from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness
@@ -35,6 +36,13 @@ logger = logging.getLogger(__name__)
 
 ALERT_HOOK_POINT = "hosted_engine_alert"
 JOIN_BACKOFF_MAX = 30.0  # seconds between attempts to join the lockspace while it keeps failing
+
+
+@dataclass(eq=False)
+class _Running:
+    """One slow action under way; compared by identity, so a superseded one's end is told apart."""
+
+    kind: ActionKind
 
 
 class RealEnv:
@@ -61,12 +69,12 @@ class RealEnv:
         self.shutdown_grace = shutdown_grace
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._running: ActionKind | None = None
+        self._running: _Running | None = None  # the slow action under way (its own object per begin)
         self._result: ActionResult | None = None
         self._joining = False
         self._calls = Deadlines()
         self.call_timeout = call_timeout  # a storage or libvirt call hung this long counts as failed
-        self._abandoned: ActionKind | None = None  # a hung migration a power-off went ahead of
+        self._local_maintenance = False  # the last value read from ha.conf
         self._join_retry_at = 0.0
         self._join_failures = 0
         self._join_error = ""
@@ -102,11 +110,12 @@ class RealEnv:
         finally:
             self._paused.clear()
 
-    def ensure_lockspace(self) -> bool:
+    def ensure_lockspace(self) -> bool | None:
         if self._paused.is_set():
-            return False
-        if self.lockspace.holds(self.host_id):
-            return True
+            return None
+        held = self.lockspace.holds(self.host_id)
+        if held is not False:
+            return held  # True, or None while sanlock joins or leaves
         with self._lock:
             if self._joining or time.monotonic() < self._join_retry_at:
                 return False
@@ -185,26 +194,27 @@ class RealEnv:
 
     def begin(self, action: Action) -> None:
         if action.kind is ActionKind.ALERT:
-            self._alert(action.detail)
+            # Off the loop: the alert reads the storage domain and runs hook scripts (30 s each).
+            threading.Thread(target=self._alert, args=(action.detail,), name="alert", daemon=True).start()
             return
         if action.kind is ActionKind.ABORT_MIGRATION:
-            self.runtime.abort_migration()  # the running migrate call then fails: the VM stays here
+            # The running migrate call then fails: the VM stays here. Off the loop: libvirt may hang.
+            threading.Thread(target=self.runtime.abort_migration, name="abort-migration", daemon=True).start()
             return
         with self._lock:
-            if self._running is ActionKind.MIGRATE_VM and action.kind in (
-                ActionKind.SHUTDOWN_VM,
-                ActionKind.DESTROY_VM,
-            ):
-                # A migration that even its abort did not end must not keep the VM unmanaged: the
-                # stop goes ahead; the migration's own end, whenever it comes, is only logged.
-                logger.warning("%s goes ahead of a live migration that does not end", action.kind.value)
-                self._abandoned = ActionKind.MIGRATE_VM
-            elif self._running is not None:
-                raise VmError(f"{self._running.value} still running; not starting {action.kind.value}")
-            self._running = action.kind
-        threading.Thread(target=self._perform, args=(action,), name=f"vm-{action.kind.value}", daemon=True).start()
+            if self._running is not None and not goes_ahead(action.kind, self._running.kind):
+                raise VmError(f"{self._running.kind.value} still running; not starting {action.kind.value}")
+            if self._running is not None:
+                # An action that does not end (a migration even its abort did not end, a hung
+                # start) must not keep the VM unmanaged: the stop goes ahead; the other's end,
+                # whenever it comes, is only logged.
+                logger.warning("%s goes ahead of a %s that does not end", action.kind.value, self._running.kind.value)
+            running = self._running = _Running(action.kind)
+        threading.Thread(
+            target=self._perform, args=(action, running), name=f"vm-{action.kind.value}", daemon=True
+        ).start()
 
-    def _perform(self, action: Action) -> None:
+    def _perform(self, action: Action, running: _Running) -> None:
         result = ActionResult(action.kind, True)
         started = time.monotonic()
         try:
@@ -239,17 +249,16 @@ class RealEnv:
             "ok" if result.ok else result.error,
         )
         with self._lock:
-            if self._abandoned is action.kind and self._running is not action.kind:
-                self._abandoned = None  # superseded: its result is no longer the running action's
-            else:
-                self._running = None
-                self._result = result
+            if self._running is not running:
+                return  # superseded by a power-off that went ahead: its result is not the state's
+            self._running = None
+            self._result = result
         self.wake()
 
     def action_status(self) -> tuple[ActionKind | None, ActionResult | None]:
         with self._lock:
             result, self._result = self._result, None
-            return self._running, result
+            return (self._running.kind if self._running else None), result
 
     def _alert(self, message: str) -> threading.Thread | None:
         """Log, e-mail (when deploy configured SMTP) and run the alert hook point."""
@@ -285,12 +294,13 @@ class RealEnv:
         return self.broker.values()
 
     def local_maintenance(self) -> bool:
-        """From ha.conf (kept across reboots); an unreadable file keeps the host out of the game."""
+        """From ha.conf (kept across reboots); while it cannot be read, the last value read (a
+        transient EIO must neither evict a running Engine nor put a host back in the game)."""
         try:
-            return ha_conf.local_maintenance(self.ha_conf)
+            self._local_maintenance = ha_conf.local_maintenance(self.ha_conf)
         except OSError as e:
-            logger.warning("cannot read %s: %s; taking this host as in local maintenance", self.ha_conf, e)
-            return True
+            logger.warning("cannot read %s: %s; keeping local maintenance %s", self.ha_conf, e, self._local_maintenance)
+        return self._local_maintenance
 
     # -- live migration --------------------------------------------------------------------------
 

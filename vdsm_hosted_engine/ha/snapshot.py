@@ -24,6 +24,13 @@ class ActionKind(enum.Enum):
     ALERT = "alert"
 
 
+def goes_ahead(kind: ActionKind, running: ActionKind) -> bool:
+    """Slow actions run one at a time, but an action that does not end (a migration even its abort
+    did not end, a hung start) must not leave the VM unmanaged: a power-off goes ahead of anything,
+    a shutdown ahead of a migration. The env's contract (ha/env.py `begin`), real and simulated."""
+    return kind is ActionKind.DESTROY_VM or (kind is ActionKind.SHUTDOWN_VM and running is ActionKind.MIGRATE_VM)
+
+
 @dataclass(frozen=True)
 class Action:
     kind: ActionKind
@@ -99,4 +106,4 @@ class Snapshot:
     migrate_request: int | None = None  # admin asked to live-migrate the Engine VM: 0 = best host, N = host N
     storage_error: str = ""  # why the whiteboard could not be read this tick ("" = it could)
     monitors_ready: bool = True  # every monitor has reported since the agent started (or it waited long enough)
-    lockspace_held: bool = True  # this host's sanlock holds its host id (the VM's lease needs it)
+    lockspace_held: bool | None = True  # this host's sanlock holds its host id (None: cannot tell now)

@@ -3,8 +3,9 @@
 Safety (must hold at every instant; checked first, never waited for):
 - at most one qemu process runs the Engine VM across all lab hosts;
 - the only host whose sanlock lists the `engine-vm` lease held is the host running that qemu;
-- that qemu holds the lease: a qemu seen without it on two looks a moment apart (the same process,
-  its host's sanlock listing no `engine-vm` lease) runs unleased.
+- a guest that runs holds the lease: a qemu whose host's sanlock lists no `engine-vm` lease while its
+  libvirtd says the domain is running (not paused: libvirt acquires the lease only as it starts the
+  guest's CPUs, and a migration's source releases it as the guest pauses) runs unleased.
 Agreement (holds once the agents have seen the last change; waited for up to `settle` seconds):
 - every live host's daemon answers, and all their views name the same host as running the Engine;
 - no host's agent believes it runs the VM (an EngineUp-like state) while it has no qemu for it, and the
@@ -27,6 +28,7 @@ from vdsm_hosted_engine.storage import whiteboard
 if TYPE_CHECKING:
     from vdsm_hosted_engine.lab.lab import Lab
 
+ENGINE_VM = "HostedEngine"  # the Engine VM's libvirt name (qemu's guest=)
 BELIEVES_RUNNING = ("EngineUp",)  # states that say "the Engine VM runs here"
 BELIEVES_DOWN = ("EngineDown",)  # states that say "the Engine VM does not run here"
 
@@ -72,7 +74,7 @@ def qemu_processes(lab: Lab) -> list[tuple[str, int]]:
             continue
         if not argv or not argv[0].endswith(b"qemu-system-x86_64"):
             continue
-        if not any(a.startswith(b"guest=HostedEngine") for a in argv):
+        if not any(a.startswith(f"guest={ENGINE_VM}".encode()) for a in argv):
             continue
         host = namespaces.get(_pid_namespace(int(entry)) or "")
         if host is not None:
@@ -107,13 +109,33 @@ def safety(lab: Lab) -> Finding:
     if len(finding.lease_holders) > 1 or not set(finding.lease_holders) <= expected:
         finding.safety.append(f"lease held by {finding.lease_holders}, qemu on {[h for h, _ in finding.qemu]}")
     for host, pid in finding.qemu:
-        if host in finding.lease_holders:
-            continue
-        # Looked at in between two instants (a qemu exiting, sanlock not yet asked): look again.
-        time.sleep(0.5)
-        if (host, pid) in qemu_processes(lab) and not lease_holders(lab, [host]):
+        # Running by libvirt after sanlock listed no lease, and still no lease after that: the guest's
+        # CPUs ran without it (libvirt acquires it before it starts them, releases it after pausing them).
+        if (
+            host not in finding.lease_holders
+            and _guest_running(lab, host)
+            and (host, pid) in qemu_processes(lab)
+            and not lease_holders(lab, [host])
+        ):
             finding.safety.append(f"the Engine VM runs on {host} (qemu {pid}) without its lease")
     return finding
+
+
+def _guest_running(lab: Lab, host: str) -> bool:
+    """Whether `host`'s libvirtd says the Engine VM's CPUs run (False if it does not answer)."""
+    import libvirt
+
+    try:
+        conn = libvirt.open(lab.host(host).libvirt_uri)
+    except libvirt.libvirtError:
+        return False
+    try:
+        state, _reason = conn.lookupByName(ENGINE_VM).state()
+    except libvirt.libvirtError:
+        return False
+    finally:
+        conn.close()
+    return state == libvirt.VIR_DOMAIN_RUNNING
 
 
 def _view(lab: Lab, name: str) -> tuple[str | None, str, str]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vdsm_hosted_engine.config import ScoreConfig
 from vdsm_hosted_engine.lab import audit
 from vdsm_hosted_engine.lab.host import LabError
 from vdsm_hosted_engine.lab.lab import Lab
@@ -215,21 +216,36 @@ def migration_downtime(lab: Lab, host: str) -> float | None:
     return stats["downtime"] / 1000 if "downtime" in stats else None
 
 
+FULL_SCORE = ScoreConfig().base  # the lab's agent.conf keeps oVirt's weights
+
+
 def last_choice(lab: Lab) -> str:
     """The host that every agent ranks last among equals (score.rank: the lower host id wins a tie)."""
     return max(lab.host_ids, key=lambda name: lab.host_ids[name])
 
 
 def place(lab: Lab, target: str, timeout: float = 120) -> None:
-    """Live-migrate the Engine to `target` (an admin's request on its host) unless it runs there, and
-    wait for it healthy there with `target`'s agent in EngineUp and a clean audit."""
+    """Restart the Engine on `target` unless it runs there (an admin in global maintenance: power off,
+    `startVM` on `target`, maintenance off; not a live migration, so that a drill's setup does not
+    depend on the feature other tests exercise), then wait until it is healthy there, every host at the
+    same full score (only the host id ranks them: the drill's premise) and the audit clean."""
     source = lab.engine_host()
-    if source == target:
-        return
-    assert source is not None
-    lab.call(source, "migrateVM", {"hostId": lab.host_ids[target]})
-    wait_healthy(lab, timeout, lambda host: host == target)
+    if source != target:
+        assert source is not None
+        lab.call(source, "setMaintenance", {"mode": "global"})
+        try:
+            lab.call(source, "poweroffVM")
+            lab.wait("the Engine VM down", lambda: lab.engine_host() is None and not audit.lease_holders(lab), 60)
+            lab.call(target, "startVM")
+            wait_healthy(lab, timeout, lambda host: host == target)
+        finally:
+            lab.call(target, "setMaintenance", {"mode": "none"})
     lab.wait(f"{target}'s agent in EngineUp", lambda: lab.call(target, "getScore")["state"] == "EngineUp", 90)
+    lab.wait(
+        "every host at the full score",
+        lambda: {lab.call(h.name, "getScore")["score"] for h in lab.alive()} == {FULL_SCORE},
+        90,
+    )
     audit.audit(lab, settle=60)
 
 

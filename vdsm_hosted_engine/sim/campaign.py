@@ -182,21 +182,25 @@ def run_one(seed: int) -> RunOutcome:
         world.run_until(spec["duration"], checker)
         checker.finish(world)
     outages = []
-    recovery: float | None = 0.0
     for start, end in checker.outages:
-        if end is None:
-            recovery = None
-            continue
-        cause = [c for c in faults if c.at <= start + 0.01]
-        outages.append((cause[-1].fault if cause else "start", end - start))
-        if start <= heal_at < end or start > heal_at:
-            recovery = end - heal_at
+        if end is not None:
+            cause = [c for c in faults if c.at <= start + 0.01]
+            outages.append((cause[-1].fault if cause else "start", end - start))
+    recovery = _recovery(checker.outages, heal_at) if engine_available(world) else None
     violations = list(checker.violations)
     if recovery is None or recovery > LIVENESS_BOUND:
         said = "never" if recovery is None else f"only {recovery:.0f} s"
         violations.append(f"liveness: Engine up and healthy {said} after everything was healed at {heal_at:.0f} s")
     last = faults[-1].fault if faults else ""
     return RunOutcome(seed, hosts, commands, violations, engine_available(world), outages, last, recovery)
+
+
+def _recovery(outages: list[tuple[float, float | None]], healed_at: float) -> float | None:
+    """Seconds from the heal until the Engine was first up and healthy (0: it was up then)."""
+    for start, end in outages:
+        if start <= healed_at and (end is None or end > healed_at):
+            return None if end is None else end - healed_at
+    return 0.0
 
 
 def run_many(runs: int, seed: int = 1) -> Report:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.deadline import CallHung
 from vdsm_hosted_engine.errors import HostedEngineError, HostIdNotHeld, StorageUnavailable
-from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult
+from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, goes_ahead
 from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage import whiteboard
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
@@ -46,10 +46,11 @@ class SimEnv:
     def wake(self) -> None:
         self.world.wake(self.host)
 
-    def ensure_lockspace(self) -> bool:
+    def ensure_lockspace(self) -> bool | None:
         host, world = self.host, self.world
-        if world.sanlock.inq_lockspace(host.host_id):
-            return True
+        held = world.sanlock.inq_lockspace(host.host_id)
+        if held is not False:
+            return held
         if host.powered and host.storage_ok and not self.joining:
             self.joining = True
             world.at(world.sanlock.add_lockspace(host.host_id), self._joined)
@@ -112,17 +113,12 @@ class SimEnv:
         return vm.status, ""
 
     def begin(self, action: Action) -> None:
-        """As the real env: one slow action at a time (a power-off or shutdown may go ahead of a
-        migration that does not end), refused with an error otherwise."""
+        """As the real env: one slow action at a time (`goes_ahead` names the exceptions), refused
+        with an error otherwise."""
         world, host = self.world, self.host
         slow = action.kind not in (ActionKind.ALERT, ActionKind.ABORT_MIGRATION)
-        if slow and host.action is not None:
-            preempts = host.action is ActionKind.MIGRATE_VM and action.kind in (
-                ActionKind.SHUTDOWN_VM,
-                ActionKind.DESTROY_VM,
-            )
-            if not preempts:
-                raise HostedEngineError(f"{host.action.value} still running; not starting {action.kind.value}")
+        if slow and host.action is not None and not goes_ahead(action.kind, host.action):
+            raise HostedEngineError(f"{host.action.value} still running; not starting {action.kind.value}")
         if action.kind is ActionKind.START_VM:
             world.start_vm(host)
         elif action.kind is ActionKind.SHUTDOWN_VM:

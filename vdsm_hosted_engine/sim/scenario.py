@@ -379,6 +379,8 @@ def run(spec: dict, commands: list[Command]) -> Result:
         if "engine_within" in spec:
             last = max((c.at for c in commands), default=0.0)
             checker.violations.extend(liveness_violations(checker.outages, last, float(spec["engine_within"])))
+            if not engine_available(world) and not any(end is None for _, end in checker.outages):
+                checker.violations.append("liveness: the Engine never came up")
         running = world.running_vms()
         final = running[0] if len(running) == 1 else None
         for start, end in checker.outages:

@@ -23,7 +23,7 @@ from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Timeouts
 from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult
-from vdsm_hosted_engine.observations import Health, VmStatus
+from vdsm_hosted_engine.observations import INCOMING_FAILED, Health, VmStatus
 from vdsm_hosted_engine.sim.env import SimEnv
 from vdsm_hosted_engine.sim.sanlock import AcquireResult, SimSanlock
 from vdsm_hosted_engine.storage.whiteboard import SlotReading
@@ -44,6 +44,7 @@ class SimVm:
     status: VmStatus
     started_at: float
     generation: int
+    incoming: bool = False  # the destination's domain of a live migration under way (not running yet)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class SimHost:
     read_fails: bool = False  # fault: whiteboard reads fail while writes succeed
     storage_hangs: bool = False  # the storage outage hangs I/O (deadlines expire) instead of failing it
     hung_since: float | None = None  # fault: the agent process is stopped (SIGSTOP); sanlock renews on
+    drop_incoming: Callable[[], None] | None = None  # ends the destination's domain of this host's migration
 
     @property
     def name(self) -> str:
@@ -191,7 +193,7 @@ class World:
         return [
             h.host_id
             for h in self.hosts.values()
-            if h.powered and h.vm is not None and h.vm.status is not VmStatus.PAUSED
+            if h.powered and h.vm is not None and h.vm.status is not VmStatus.PAUSED and not h.vm.incoming
         ]
 
     def existing_vms(self) -> list[int]:
@@ -201,6 +203,9 @@ class World:
     def vm_gone(self, host: SimHost, reason: str) -> None:
         if host.vm is None:
             return
+        if host.drop_incoming is not None:  # the source of a migration died: its destination's domain goes
+            host.drop_incoming()
+            host.drop_incoming = None
         host.vm = None
         host.down_reason = reason
         self.sanlock.release(host.host_id)  # qemu exited: its lease is released if the host can write
@@ -339,15 +344,31 @@ class World:
         generation = host.generation
         host.action = ActionKind.MIGRATE_VM
         vm = host.vm
+        target = self.hosts.get(target_id)
+        incoming: SimVm | None = None
+        if target is not None and target.powered and target.vm is None and self.sanlock.inq_lockspace(target_id):
+            # libvirt defines the incoming domain on the destination at once, paused for the
+            # migration (the runtime reports it powering up); it runs only when the migration ends.
+            incoming = target.vm = SimVm(VmStatus.POWERING_UP, self.now, target.generation, incoming=True)
+            target.down_reason = ""
+            self.wake(target)
+
+        def drop_incoming() -> None:
+            if target is not None and incoming is not None and target.vm is incoming:
+                target.vm, target.down_reason = None, INCOMING_FAILED
+                self.wake(target)
 
         def fail(error: str) -> None:
             self.log(host, "vm", f"live migration to host {target_id} failed: {error}")
+            drop_incoming()
             self.finish(host, ActionResult(ActionKind.MIGRATE_VM, False, error=error), generation)
+
+        host.drop_incoming = drop_incoming
 
         def done() -> None:
             if host.action is not ActionKind.MIGRATE_VM or host.vm is not vm or vm is None:
+                drop_incoming()
                 return  # aborted, or the VM died meanwhile
-            target = self.hosts.get(target_id)
             if self.migration in ("hang", "stuck"):
                 return
             if (
@@ -362,6 +383,7 @@ class World:
                 fail("the destination cannot acquire the Engine VM lease")
                 return
             host.vm, host.down_reason = None, "migrated"
+            host.drop_incoming = None
             target.vm = SimVm(vm.status, vm.started_at, target.generation)
             target.down_reason = ""
             self.sanlock.hand_over(host.host_id, target.host_id)
@@ -376,6 +398,8 @@ class World:
             self.log(host, "vm", "live migration abort requested; the migration goes on regardless")
             return
         if host.action is ActionKind.MIGRATE_VM:
+            if host.drop_incoming is not None:
+                host.drop_incoming()
             self.log(host, "vm", "live migration aborted")
             self.finish(host, ActionResult(ActionKind.MIGRATE_VM, False, error="aborted"), host.generation)
 
@@ -409,6 +433,9 @@ class World:
             return
         self.sanlock.daemon_kill(host.host_id)
         host.powered = False
+        if host.drop_incoming is not None:
+            host.drop_incoming()
+            host.drop_incoming = None
         if host.vm is not None:
             host.vm = None
             self.log(host, "vm", "Engine VM gone with its host")

@@ -24,7 +24,7 @@ import libvirt
 
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.hooks.lease import LeaseSpec, lease_problems
-from vdsm_hosted_engine.observations import VmStatus
+from vdsm_hosted_engine.observations import INCOMING_FAILED, VmStatus
 from vdsm_hosted_engine.virt import domxml, hooks
 from vdsm_hosted_engine.virt.domxml import VmConfig
 
@@ -46,6 +46,12 @@ _STOP_REASONS = {
     libvirt.VIR_DOMAIN_EVENT_STOPPED_MIGRATED: "migrated",
     libvirt.VIR_DOMAIN_EVENT_STOPPED_SAVED: "saved",
     libvirt.VIR_DOMAIN_EVENT_STOPPED_FAILED: "crashed",
+}
+# Paused for a moment by libvirt itself (an incoming or finishing live migration, start-up).
+_TRANSIENT_PAUSES = {
+    libvirt.VIR_DOMAIN_PAUSED_MIGRATION,
+    libvirt.VIR_DOMAIN_PAUSED_STARTING_UP,
+    libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
 }
 LEASE_HELD_MARKERS = ("held by another host", "-243", "Failed to acquire lock")
 
@@ -105,6 +111,7 @@ class VmRuntime:
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.RLock()
         self._expected_stop = False
+        self._incoming = False  # the domain here is a live migration's destination, not yet running
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -133,12 +140,18 @@ class VmRuntime:
             reason = _STOP_REASONS.get(detail, "crashed")
             if reason in ("shutdown", "destroyed") and not self._expected_stop:
                 reason = f"{reason} outside HA"
+            if self._incoming:  # the destination's domain of a migration that did not complete
+                reason = INCOMING_FAILED
+            self._incoming = False
             self.down_reason = reason
             logger.info("Engine VM stopped (%s)", reason)
             # Not on the event loop thread: hooks may take a while.
             threading.Thread(target=self._run_after_destroy, name="after_vm_destroy", daemon=True).start()
         elif event == libvirt.VIR_DOMAIN_EVENT_STARTED:
             self.down_reason = ""
+            self._incoming = detail == libvirt.VIR_DOMAIN_EVENT_STARTED_MIGRATED
+        elif event == libvirt.VIR_DOMAIN_EVENT_RESUMED:
+            self._incoming = False  # the migration completed: the VM runs here now
         if self.on_event is not None:
             self.on_event()
 
@@ -156,13 +169,19 @@ class VmRuntime:
             dom = self._domain()
             if dom is None:
                 return VmStatus.DOWN, self.down_reason
-            state, _ = dom.state()
+            state, reason = dom.state()
         except libvirt.libvirtError as e:
             logger.warning("libvirt does not answer: %s", e)
             with self._lock:
                 self._conn = None
             return VmStatus.UNKNOWN, ""
         status = _STATES.get(state, VmStatus.UNKNOWN)
+        if state == libvirt.VIR_DOMAIN_RUNNING:
+            self._incoming = False  # it runs here now (an incoming migration completed)
+        if status is VmStatus.PAUSED and reason in _TRANSIENT_PAUSES:
+            # An incoming live migration, or qemu not started yet, not a guest that stopped
+            # running: the agent must not power it off as a paused Engine VM.
+            status = VmStatus.POWERING_UP
         return status, (self.down_reason if status is VmStatus.DOWN else "")
 
     def cpu_seconds(self) -> float | None:

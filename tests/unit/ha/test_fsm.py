@@ -20,6 +20,8 @@ def peer(host_id, score=3400, liveness=Liveness.LIVE, vm="down", **kw):
 
 
 def snap(now=100.0, vm=VmStatus.DOWN, health=Health.UNKNOWN, score=3400, peers=None, **kw):
+    if vm.running:
+        kw.setdefault("lease_owner", 1)  # a VM running here holds its lease
     return Snapshot(
         now=now, host_id=1, score=score, vm=vm, health=health, peers={p.host_id: p for p in (peers or [])}, **kw
     )
@@ -553,6 +555,52 @@ def test_the_agent_fences_a_vm_that_runs_on_without_the_host_id():
     assert d.actions == ()
     d = decide(d.memory, snap(now=115, **unleased))
     assert d.state is State.ENGINE_FORCE_STOP and [a.kind for a in d.actions] == [ActionKind.DESTROY_VM]
-    assert d.sentence == "powered off the Engine VM because it ran on without this host's sanlock host id (no lease)"
+    assert d.sentence == "powered off the Engine VM because it ran on without its lease (lost its sanlock host id)"
     back = decide(mem(State.ENGINE_UP, unleased_since=100.0), engine_up_here(now=105))
     assert back.memory.unleased_since is None and back.actions == ()  # the host id came back in time
+
+
+@pytest.mark.parametrize(
+    "held, owner, known, peers, seen, fenced",
+    [
+        (False, 1, True, [], False, True),  # sanlock says: no host id here
+        (True, None, True, [], True, True),  # rejoined, but the record's generation is gone: owns nothing
+        (True, 2, True, [], True, True),  # the lease names another host
+        (True, None, True, [], False, False),  # never seen holding it here (nothing to have lost)
+        (None, None, True, [], True, False),  # sanlock cannot tell now (joining, busy): no timer
+        (True, None, False, [], True, False),  # the lease unreadable: no timer
+        (True, 1, True, [], True, False),  # leased: nothing to do
+        (True, 2, True, [peer(2, migrating_to=1)], True, False),  # the destination of a live migration
+    ],
+)
+def test_the_fence_acts_only_on_a_sure_answer(held, owner, known, peers, seen, fenced):
+    memory = mem(State.ENGINE_UP, leased_here=seen)
+    facts = dict(vm=VmStatus.UP, health=Health.GOOD, lockspace_held=held, lease_owner=owner, lease_known=known)
+    d = decide(memory, snap(now=100, peers=peers, **facts))
+    d = decide(d.memory, snap(now=116, peers=peers, **facts))
+    assert (ActionKind.DESTROY_VM in [a.kind for a in d.actions]) is fenced
+
+
+def test_the_lease_once_seen_here_is_remembered_while_the_vm_runs():
+    d = decide(mem(State.ENGINE_UP), engine_up_here(now=100))
+    assert d.memory.leased_here is True
+    d = decide(d.memory, snap(now=105))
+    assert d.memory.leased_here is False  # the VM went: a new one must hold its lease anew
+
+
+def test_an_unsure_answer_neither_starts_nor_stops_the_fence_timer():
+    unleased = dict(vm=VmStatus.UP, health=Health.GOOD, lockspace_held=False)
+    d = decide(mem(State.ENGINE_UP), snap(now=100, **unleased))
+    d = decide(d.memory, snap(now=108, vm=VmStatus.UP, health=Health.GOOD, lockspace_held=None))
+    assert d.memory.unleased_since == 100.0  # joining: the timer goes on
+    d = decide(d.memory, snap(now=115, vm=VmStatus.UP, health=Health.GOOD, lockspace_held=None))
+    assert [a.kind for a in d.actions] == [ActionKind.DESTROY_VM]
+
+
+def test_a_migration_that_could_not_begin_is_decided_again_not_a_shutdown():
+    """The host refused to begin the migration (another action still ran): nothing was tried, so the
+    healthy Engine is not shut down; the running state decides again."""
+    memory = mem(State.ENGINE_MIGRATING_AWAY, migration_target=2, migration_why="degraded")  # withdrawn
+    d = decide(memory, snap(now=10, vm=VmStatus.UP, health=Health.GOOD))
+    assert d.state is State.ENGINE_UP and d.actions == ()
+    assert d.sentence == "no action: the live migration to host 2 could not begin; deciding again"
