@@ -33,9 +33,16 @@ from dataclasses import dataclass, field, replace
 
 from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha import score as score_
+from vdsm_hosted_engine.ha.placement import (
+    best_host,
+    engine_elsewhere,
+    migration_destination,
+    mismatched,
+    outvoted,
+    peers,
+)
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, Peer, Snapshot
 from vdsm_hosted_engine.observations import INCOMING_FAILED, Health, VmStatus
-from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 
 logger = logging.getLogger(__name__)
 
@@ -224,85 +231,6 @@ class IllegalTransition(BugError):
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _peers(snap: Snapshot) -> dict[int, Peer]:
-    return dict(snap.peers or {})
-
-
-def engine_elsewhere(snap: Snapshot) -> tuple[str, int | None, str]:
-    """Where the Engine VM may run if not here: ("none"|"up"|"failing"|"unknown", host, detail)."""
-    peers = _peers(snap)
-    owner = snap.lease_owner
-    if owner is not None and owner != snap.host_id:
-        peer = peers.get(owner)
-        liveness = peer.liveness if peer else Liveness.UNKNOWN
-        if liveness is Liveness.LIVE:
-            return "up", owner, f"host {owner} holds the Engine VM lease"
-        if liveness in (Liveness.FAIL, Liveness.UNKNOWN):
-            status = "failing" if liveness is Liveness.FAIL else "of unknown liveness"
-            return "failing", owner, f"host {owner} holds the Engine VM lease and is {status} in sanlock"
-        # DEAD or FREE: its lease is free for the taking.
-    for peer in sorted(peers.values(), key=lambda p: p.host_id):
-        if peer.live and peer.migrating_to is not None:
-            return "up", peer.host_id, f"host {peer.host_id} live-migrates the Engine VM to host {peer.migrating_to}"
-    if snap.lease_known and owner is None:
-        # A running Engine VM holds its lease: a free lease outranks a slot that still says "up"
-        # (a peer whose VM just died publishes that only on its next tick).
-        return "none", None, ""
-    for peer in sorted(peers.values(), key=lambda p: p.host_id):
-        if peer.reports_engine_up:
-            return "up", peer.host_id, f"host {peer.host_id} reports the Engine VM up"
-    if not snap.lease_known:
-        return "unknown", None, "the Engine VM lease cannot be read"
-    return "none", None, ""
-
-
-def mismatched(snap: Snapshot, peer: Peer) -> bool:
-    """The peer reads another storage domain or Engine VM lease than this host: never hand it the VM."""
-    return bool(snap.identity and peer.identity and peer.identity != snap.identity)
-
-
-def outvoted(snap: Snapshot) -> list[int]:
-    """Live hosts reading another domain or lease than this host, when they are at least as many as
-    the hosts that agree with it (this host included): then this host, not they, may be the odd one
-    and must not start the Engine VM."""
-    live = [p for p in _peers(snap).values() if p.live and p.identity and snap.identity]
-    differ = [p.host_id for p in live if p.identity != snap.identity]
-    agree = 1 + sum(1 for p in live if p.identity == snap.identity)
-    return sorted(differ) if differ and len(differ) >= agree else []
-
-
-def migration_destination(snap: Snapshot, candidates: list[Peer]) -> tuple[Peer | None, str]:
-    """The best of `candidates` that can receive the running Engine VM live, or None and why not."""
-    if snap.network is not None and snap.network <= 0:
-        return None, "this host has lost the management network"
-    if snap.health is not Health.GOOD:
-        return None, "the Engine is not healthy"
-    if not snap.identity:
-        return None, "this host cannot read the Engine VM lease"
-    if not candidates:
-        return None, "no live eligible host"
-    same = [p for p in candidates if p.identity == snap.identity]
-    if not same:
-        p = max(candidates, key=lambda p: score_.rank(p.score, p.priority, p.host_id))
-        theirs = p.identity or "nothing (an agent without live migration)"
-        return None, f"host {p.host_id} reads {theirs}, this host {snap.identity}"
-    return max(same, key=lambda p: score_.rank(p.score, p.priority, p.host_id)), ""
-
-
-def best_host(snap: Snapshot, my_score: int) -> int | None:
-    """The best eligible host for starting the Engine VM, me included (None: nobody eligible)."""
-    candidates = {
-        p.host_id: score_.rank(p.score, p.priority, p.host_id)
-        for p in _peers(snap).values()
-        if p.eligible and not mismatched(snap, p)
-    }
-    if my_score > 0:
-        candidates[snap.host_id] = score_.rank(my_score, snap.priority, snap.host_id)
-    if not candidates:
-        return None
-    return max(candidates, key=lambda h: candidates[h])
-
-
 def _within(times: tuple[float, ...], now: float, window: float) -> tuple[float, ...]:
     return tuple(t for t in times if now - t < window)
 
@@ -399,7 +327,7 @@ def _fence(s: _Step) -> str | None:
     unreadable lease neither starts nor stops the timer; the destination of a live migration (a peer
     announces it) is left alone."""
     snap = s.snap
-    incoming = any(p.live and p.migrating_to == snap.host_id for p in _peers(snap).values())
+    incoming = any(p.live and p.migrating_to == snap.host_id for p in peers(snap).values())
     known = snap.peers is not None and snap.lease_known
     leased = snap.lockspace_held is True and known and snap.lease_owner == snap.host_id
     unleased = snap.lockspace_held is False or (
@@ -545,7 +473,7 @@ def _engine_down(s: _Step) -> str:
     where, host, detail = engine_elsewhere(snap)
     s.topic = f"{where}:{host}"
     if where == "up":
-        peer = _peers(snap).get(host or 0)
+        peer = peers(snap).get(host or 0)
         theirs = f" (score {peer.score})" if peer else ""
         return f"no action: engine up on host {host}{theirs}, I am host {snap.host_id} (score {snap.score})"
     if where == "failing":
@@ -584,7 +512,7 @@ def _engine_down(s: _Step) -> str:
     best = best_host(snap, my_score)
     if best != snap.host_id:
         s.topic = f"better:{best}"
-        peer = _peers(snap).get(best)
+        peer = peers(snap).get(best)
         if peer is not None:
             return (
                 f"no action: Engine VM down; host {best} is better placed (score {peer.score}, priority "
@@ -601,9 +529,7 @@ def _forming(s: _Step) -> list[tuple[int, float]]:
     `forming`. Remembers since when each was seen so."""
     seen = dict(s.memory.forming_seen)
     now_forming = {
-        p.host_id: seen.get(p.host_id, s.now)
-        for p in _peers(s.snap).values()
-        if p.live and p.state == State.START.value
+        p.host_id: seen.get(p.host_id, s.now) for p in peers(s.snap).values() if p.live and p.state == State.START.value
     }
     s.memory = replace(s.memory, forming_seen=tuple(sorted(now_forming.items())))
     return [(h, since) for h, since in sorted(now_forming.items()) if s.now - since < s.t.forming - TIMER_SLACK]
@@ -717,7 +643,7 @@ def _engine_running(s: _Step) -> str:
         s.go(state, better_since=None)
     odd = [
         p.host_id
-        for p in _peers(snap).values()
+        for p in peers(snap).values()
         if p.eligible and p.score >= snap.score + score_.RESTART_THRESHOLD and mismatched(snap, p)
     ]
     if odd and snap.health is Health.GOOD:
@@ -753,7 +679,7 @@ def _engine_running(s: _Step) -> str:
 def _working(s: _Step) -> list[Peer]:
     """Eligible peers whose agent works now: their slot changed within `peer_fresh`. Only such a
     host may receive the Engine VM (a hung agent's slot stays `fresh` for `stale_after`)."""
-    return [p for p in _peers(s.snap).values() if p.eligible and p.age <= s.t.peer_fresh]
+    return [p for p in peers(s.snap).values() if p.eligible and p.age <= s.t.peer_fresh]
 
 
 def _paused(s: _Step) -> str:
