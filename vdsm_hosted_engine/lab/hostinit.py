@@ -132,11 +132,15 @@ def _start(args: argparse.Namespace) -> int:
         timeline["libvirtd"] = time.monotonic() - started
     except Exception as e:  # report and die: the lab sees the error file and no `ready`
         logger.error("host %s failed to start: %s", args.name, e)
-        with open(os.path.join(args.host_dir, "failed"), "w", encoding="utf-8") as f:
+        failed = os.path.join(args.host_dir, "failed")
+        with open(f"{failed}.tmp", "w", encoding="utf-8") as f:
             f.write(f"{e}\n")
+        os.replace(f"{failed}.tmp", failed)
         return 1
-    with open(os.path.join(args.host_dir, "ready"), "w", encoding="utf-8") as f:
+    ready = os.path.join(args.host_dir, "ready")
+    with open(f"{ready}.tmp", "w", encoding="utf-8") as f:
         json.dump(timeline, f)
+    os.replace(f"{ready}.tmp", ready)  # the lab reads it as soon as it exists: never half-written
     logger.info("host %s ready: %s", args.name, timeline)
     return 0
 
