@@ -66,6 +66,9 @@ def read_vm_conf(path: str) -> VmConfig:
     return VmConfig.from_mapping(values)
 
 
+NETWORK_PROBE_TIMEOUT = 2.0
+
+
 class Daemon:
     """Everything of one host, built from its configuration; `backend` for the verbs."""
 
@@ -105,7 +108,7 @@ class Daemon:
                     conf.tcp_t_address if conf.network_test == "tcp" else conf.gateway,
                     conf.tcp_t_port,
                     interval=interval,
-                    timeout=2.0,  # its probes run at once: a cut network shows within seconds
+                    timeout=NETWORK_PROBE_TIMEOUT,  # its probes run at once: a cut shows within seconds
                 ),
                 BridgeMonitor(conf.bridge, interval=interval),
                 MemoryMonitor(cgroup=conf.host_cgroup, interval=interval),
@@ -131,6 +134,7 @@ class Daemon:
                 vm_mem_mib=vm.memory_mib,
                 priority=conf.priority,
                 tick=conf.tick,
+                monitor_skew=interval + NETWORK_PROBE_TIMEOUT,
                 score=settings.score,
                 timeouts=Timeouts(**settings.timeouts),
             ),

@@ -39,6 +39,8 @@ class AgentConfig:
     priority: int = 0
     tick: float = 5.0
     stale_after: float = 30.0  # a peer slot whose timestamp has not changed this long is not trusted
+    monitor_skew: float = 0.0  # how much later than this host another may measure the same event
+    # (its monitors' interval + probe time, unsynchronised between hosts)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -112,6 +114,18 @@ class Agent:
 
     def __init__(self, env: Env, config: AgentConfig) -> None:
         self.env = env
+        # Every host losing the network at once must move nothing: the others measure and publish
+        # the loss up to `monitor_skew` + two ticks after this host sees it, so a gap must outlast that.
+        min_hold = config.monitor_skew + 2 * config.tick
+        if config.timeouts.handover_hold < min_hold:
+            logger.info(
+                "handover hold %.0f s is shorter than the monitors' skew between hosts (%.0f s) plus two ticks; "
+                "using %.0f s",
+                config.timeouts.handover_hold,
+                config.monitor_skew,
+                min_hold,
+            )
+            config = replace(config, timeouts=replace(config.timeouts, handover_hold=min_hold))
         if config.timeouts.peer_fresh < 2 * config.tick:
             # A peer publishes once a tick: with a long tick a working peer's slot is older than
             # `peer_fresh` half the time, and no handover would ever find a target.

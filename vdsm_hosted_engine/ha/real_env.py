@@ -35,7 +35,7 @@ from vdsm_hosted_engine.virt.runtime import VmError, VmRuntime
 logger = logging.getLogger(__name__)
 
 ALERT_HOOK_POINT = "hosted_engine_alert"
-JOIN_BACKOFF_MAX = 30.0  # seconds between attempts to join the lockspace while it keeps failing
+JOIN_BACKOFF_MAX = 5.0  # seconds between attempts to join the lockspace while it keeps failing
 
 
 @dataclass(eq=False)
@@ -124,8 +124,9 @@ class RealEnv:
         return False
 
     def _join(self) -> None:
-        """Join once; a failure is logged once, then counted, and retried with back-off (1, 2, 4 ...
-        30 s): with the storage gone a join fails at once, and retrying every tick flooded the log."""
+        """Join once; a failure is logged once, then counted, and retried with back-off (1, 2, 4, 5 s):
+        with the storage gone a join fails at once, and retrying every tick flooded the log; a short
+        cap rejoins soon after the storage is back."""
         try:
             self.lockspace.join(self.host_id)
             failed, self._join_failures = self._join_failures, 0

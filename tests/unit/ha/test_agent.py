@@ -136,3 +136,19 @@ def test_an_action_the_env_refuses_is_withdrawn_and_said(caplog):
     )
     assert not any(m.startswith("started Engine VM") for m in messages[:refusal])  # no false "started"
     assert refused and world.running_vms() == [1]
+
+
+def test_the_handover_hold_outlasts_the_monitors_skew_between_hosts():
+    """Every host losing the network at once must move nothing: another host measures and publishes
+    the same loss up to its monitor's interval + probe time + two ticks later than this one (seen in
+    the lab with a 5 s hold: the Engine was shut down and restarted). The hold is raised to that."""
+    from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
+    from vdsm_hosted_engine.ha.fsm import Timeouts
+
+    world = World(host_count=1)
+    host = world.hosts[1]
+    world.power_on(host)
+    config = AgentConfig(host_id=1, hostname="h1", tick=5.0, monitor_skew=7.0, timeouts=Timeouts(handover_hold=5.0))
+    assert Agent(host.agent.env, config).config.timeouts.handover_hold == 17.0
+    roomy = AgentConfig(host_id=1, hostname="h1", tick=5.0, monitor_skew=7.0, timeouts=Timeouts(handover_hold=20.0))
+    assert Agent(host.agent.env, roomy).config.timeouts.handover_hold == 20.0
