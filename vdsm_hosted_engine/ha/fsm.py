@@ -420,7 +420,7 @@ def _migrating_away(s: _Step) -> str:
         _reenter(s)
         return f"no action: the live migration to host {target} could not begin; deciding again"
     s.topic = f"migrating:{target}"
-    if s.elapsed() >= s.t.migration:
+    if s.elapsed() >= s.t.migration - TIMER_SLACK:
         if ActionKind.ABORT_MIGRATION in s.memory.sent_actions:
             if s.elapsed() >= s.t.migration + s.t.abort_grace - TIMER_SLACK:
                 return _migration_failed(s, f"still unfinished {s.t.abort_grace:.0f} s after it was aborted")

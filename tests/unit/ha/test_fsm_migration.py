@@ -1,8 +1,9 @@
 """Live migration in the state machine: when the Engine's host migrates it, to whom, what happens
 when it fails, and the identity check that keeps a host reading another lease from ever getting it."""
 
-from vdsm_hosted_engine.ha.fsm import Memory, State
-from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult
+from vdsm_hosted_engine.ha import fsm
+from vdsm_hosted_engine.ha.fsm import Memory, State, Timeouts
+from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult, Snapshot
 from vdsm_hosted_engine.observations import Health, VmStatus
 
 from .test_fsm import T, decide, mem, peer, snap
@@ -131,3 +132,27 @@ def test_a_destination_does_not_start_its_own_copy_while_a_migration_to_it_is_an
     source = peer(2, vm="up", identity=ID, migrating_to=1, state="EngineMigratingAway")
     d = decide(mem(State.ENGINE_DOWN), snap(identity=ID, peers=[source], lease_owner=None))
     assert d.state is State.ENGINE_DOWN and d.actions == ()
+
+
+def test_the_migration_timeout_fires_despite_clock_residues():
+    """397.3 + 120 is 517.3 on the clock but 119.99999999999994 s elapsed: the abort must still fire,
+    not a wake-up 6e-14 s later, again and again (found by the random campaign, seed 3030)."""
+    memory = Memory(
+        state=State.ENGINE_MIGRATING_AWAY,
+        since=397.3,
+        migration_target=2,
+        migration_why="degraded",
+        sent_actions=frozenset({ActionKind.MIGRATE_VM}),
+    )
+    snapshot = Snapshot(
+        now=517.3,
+        host_id=1,
+        score=2400,
+        vm=VmStatus.UP,
+        health=Health.GOOD,
+        peers={},
+        lease_owner=1,
+        action_running=ActionKind.MIGRATE_VM,
+    )
+    d = fsm.step(memory, snapshot, Timeouts())
+    assert [a.kind for a in d.actions] == [ActionKind.ABORT_MIGRATION]
