@@ -229,22 +229,20 @@ def render(report: Report) -> str:
     for failure in report.failures[:10]:
         why = "; ".join(failure.violations[:3]) or "Engine not up and healthy after healing"
         lines.append(f"  FAILED seed {failure.seed} ({failure.hosts} hosts): {why}")
-    lines.append("")
-    lines.append("Engine unavailability by the fault that began it (simulated seconds):")
-    lines.append(f"  {'fault':20}{'count':>7}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
-    for cause in sorted(report.outages):
-        values = report.outages[cause]
-        lines.append(
-            f"  {cause:20}{len(values):>7}{statistics.median(values):>8.1f}{_pct(values, 0.9):>8.1f}"
-            f"{_pct(values, 0.99):>8.1f}{max(values):>8.1f}"
-        )
-    lines.append("")
-    lines.append(f"Recovery after everything was healed, by the last fault (bound {LIVENESS_BOUND:.0f} s):")
-    lines.append(f"  {'last fault':20}{'count':>7}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
-    for cause in sorted(report.recoveries):
-        values = report.recoveries[cause]
-        lines.append(
-            f"  {cause:20}{len(values):>7}{statistics.median(values):>8.1f}{_pct(values, 0.9):>8.1f}"
-            f"{_pct(values, 0.99):>8.1f}{max(values):>8.1f}"
-        )
+    lines += ["", "Engine unavailability by the fault that began it (simulated seconds):"]
+    lines += _table("fault", report.outages)
+    lines += ["", f"Recovery after everything was healed, by the last fault (bound {LIVENESS_BOUND:.0f} s):"]
+    lines += _table("last fault", report.recoveries)
     return "\n".join(lines)
+
+
+def _table(what: str, seconds: dict[str, list[float]]) -> list[str]:
+    """Count and percentiles per key, one row each, keys sorted."""
+    rows = [f"  {what:20}{'count':>7}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"]
+    for key in sorted(seconds):
+        values = seconds[key]
+        rows.append(
+            f"  {key:20}{len(values):>7}{statistics.median(values):>8.1f}{_pct(values, 0.9):>8.1f}"
+            f"{_pct(values, 0.99):>8.1f}{max(values):>8.1f}"
+        )
+    return rows
