@@ -168,8 +168,10 @@ SEQUENCES: dict[str, list[Step]] = {
         holder_alive(1, False),
         holds(1, False),
         record(2, [(1, 0)]),
-        owner(2, None),
+        # Host 2's view of host 1 is as of its last renewal: wait for it to see the id gone before
+        # judging the record (right after the leave, host 1 may still look LIVE with its generation).
         view(2, {2: ("live", 0)}, SETTLE),
+        owner(2, None),
         acquire(2),
         record(2, [(2, 0)]),
     ],
