@@ -37,6 +37,11 @@ after a crash), whether its daemon holds it now, when it joined, and since when 
   holders and drops its lockspace; the record stays. Not covered by the conformance suite (cutting
   one daemon's storage needs the lab's FUSE view): the e2e storage drills exercise it on the lab,
   tests/unit/sim/test_sanlock.py pins the model.
+- A lease holder that sanlock cannot kill (`kill_fails`: a process stuck in the kernel) is the
+  watchdog's case, by sanlock's design, not driven on real daemons here (no watchdog device, no way
+  to make SIGKILL fail): leaving the lockspace does not complete while it lives (the host id stays
+  held); when renewals failed, the watchdog (wdmd) resets the host before host_dead, which is why
+  host_dead holds its 60 s fire timeout.
 
 The model is deterministic and never sleeps: its owner (the World, or a test driver) advances the
 clock, completes joins at the time `add_lockspace` returned, and calls `check_renewals` after time
@@ -59,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 JOIN_IO_TIMEOUTS = 3  # add_lockspace: the delta lease algorithm's reads, waits and writes
 VIEW_READY_IO_TIMEOUTS = 2  # get_hosts answers EAGAIN until the first renewals after joining
+WATCHDOG_MARGIN = 0.5  # the watchdog resets a host whose holder survived this long before host_dead
 
 
 class AcquireResult(enum.Enum):
@@ -106,6 +112,10 @@ def _ignore_loss(host_id: int) -> None:
     """Default `on_lockspace_lost`: nobody to tell."""
 
 
+def _ignore_reset(host_id: int, when: float) -> None:
+    """Default `on_reset`: nobody to reset."""
+
+
 class SimSanlock:
     """Every host's sanlock daemon, one lockspace and the engine-vm lease; see the module docstring."""
 
@@ -116,11 +126,13 @@ class SimSanlock:
         clock: Callable[[], float],
         on_kill: Callable[[int, str], None] = _ignore_kill,
         on_lockspace_lost: Callable[[int], None] = _ignore_loss,
+        on_reset: Callable[[int, float], None] = _ignore_reset,
     ) -> None:
         self.io_timeout = io_timeout
         self.clock = clock
         self.on_kill = on_kill
         self.on_lockspace_lost = on_lockspace_lost
+        self.on_reset = on_reset
         self.ids = {h: HostIdState(h) for h in host_ids}
         self.record: LeaseOwner | None = None  # the engine-vm owner record on disk
         self.lver = 0  # the lease version: bumped at every acquisition
@@ -234,11 +246,13 @@ class SimSanlock:
 
     def rem_lockspace(self, host_id: int, unused: bool = True) -> bool:
         """Leave: False (EBUSY) when `unused` and a process here holds the lease; otherwise kill the
-        holder (its lease released while the host can write), free the host id, True."""
+        holder (its lease released while the host can write), free the host id, True. A holder that
+        does not die (`kill_fails`) keeps the host id held: sanlock frees it only once its holders
+        are gone (False)."""
         state = self.ids[host_id]
         if not state.held:
             return True
-        if state.holding and unused:
+        if state.holding and (unused or state.kill_fails):
             return False
         state.held = state.on_disk = False
         state.renew_stopped_at = None
@@ -312,12 +326,15 @@ class SimSanlock:
 
     def _kill_holder(self, host_id: int, reason: str) -> None:
         """sanlock kills the holder; a killed holder releases nothing: the record stays. With the
-        `kill_fails` fault the process survives, holding nothing sanlock honours."""
+        `kill_fails` fault the process survives, holding nothing sanlock honours; then the watchdog
+        (wdmd), no longer fed for that lockspace, resets the host before the others may take its
+        leases: host_dead's 60 s are the watchdog's fire timeout (`on_reset(host_id, when)`)."""
         state = self.ids[host_id]
         if state.holding:
             state.holding = False
             if state.kill_fails:
                 logger.debug("host %d: sanlock could not kill the lease holder (%s)", host_id, reason)
+                self.on_reset(host_id, self.dead_at(host_id) - WATCHDOG_MARGIN)
                 return
             self.on_kill(host_id, reason)
 

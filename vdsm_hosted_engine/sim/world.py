@@ -97,7 +97,7 @@ class World:
         self.hosts = {h: SimHost(h) for h in range(1, self.host_count + 1)}
         self.slots = bytearray((self.host_count + 1) * constants.SLOT_SIZE)
         self.sanlock = SimSanlock(
-            self.hosts, self.io_timeout, lambda: self.now, self._sanlock_killed, self._lockspace_lost
+            self.hosts, self.io_timeout, lambda: self.now, self._sanlock_killed, self._lockspace_lost, self._reset
         )
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -175,6 +175,20 @@ class World:
     def _sanlock_killed(self, host_id: int, reason: str) -> None:
         """sanlock killed the lease holder on `host_id`: the Engine VM's qemu."""
         self.vm_gone(self.hosts[host_id], reason)
+
+    def _reset(self, host_id: int, when: float) -> None:
+        """The watchdog resets the host at `when` (its lease holder could not be killed), unless the
+        holder is gone by then."""
+        host = self.hosts[host_id]
+        generation = host.generation
+
+        def fire() -> None:
+            # Disarmed once the holder is gone (e.g. the agent's own fence powered the VM off).
+            if host.generation == generation and host.powered and host.vm is not None:
+                self.log(host, "watchdog", "the lease holder could not be killed: host reset")
+                self.crash(host)
+
+        self.at(when, fire)
 
     def _lockspace_lost(self, host_id: int) -> None:
         """sanlock dropped the host's lockspace (renewals failed for 8 x io, its VM killed first);
