@@ -182,25 +182,25 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
             again.wait(30)
 
 
-def test_daemon_refuses_to_start_without_its_parts(tmp_path, monkeypatch):
-    conf = tmp_path / "hosted-engine.conf"
-    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], host_conf_text(tmp_path, f"{tmp_path}/nowhere"))
-    result = subprocess.run(
-        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
+def run_daemon(conf, *args):
+    """The daemon as a process that is expected to exit at once (a refusal): its result."""
+    return subprocess.run(
+        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf), *args],
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_daemon_refuses_to_start_without_its_parts(tmp_path, monkeypatch):
+    conf = tmp_path / "hosted-engine.conf"
+    install_hooks(tmp_path, monkeypatch, ["before_vm_start"], host_conf_text(tmp_path, f"{tmp_path}/nowhere"))
+    result = run_daemon(conf)
     assert result.returncode == 1
     assert result.stderr.startswith("vdsm-hosted-engine: cannot start: storage path ")
     bad = tmp_path / "bad.conf"
     bad.write_text("host_id=1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(bad), "--validate-config"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_daemon(bad, "--validate-config")
     assert result.returncode == 1 and "storage: required key is missing" in result.stderr
 
 
@@ -214,12 +214,7 @@ def test_daemon_refuses_to_start_without_the_lease_hook(tmp_path, tmp_domain):
     hooks_dir = tmp_path / "hooks"
     for prepare in (lambda: None, lambda: (hooks_dir / "after_vm_destroy").mkdir(parents=True)):
         prepare()
-        result = subprocess.run(
-            [sys.executable, "-m", "vdsm_hosted_engine.daemon", "--config", str(conf)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_daemon(conf)
         assert result.returncode == 1
         assert result.stderr.startswith(
             f"vdsm-hosted-engine: cannot start: the Engine VM's lease hook is not installed in hooks_dir {hooks_dir} "
