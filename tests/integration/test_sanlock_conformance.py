@@ -460,10 +460,12 @@ class RealDriver:
         self._holder(host).call("release")
 
     def crash(self, host: int) -> None:
+        # The daemon dies first: a holder killed under a live daemon has its lease released by that
+        # daemon (a clean client exit, not a crash), which raced the acquire on the other host.
+        self.hosts_[host].crash()
         holder = self.holders.pop(host, None)
         if holder is not None:
             holder.kill()
-        self.hosts_[host].crash()
 
     def power_on(self, host: int) -> None:
         self.hosts_[host].power_on()
