@@ -47,8 +47,30 @@ def pytest_collection_modifyitems(items):
         items[:] = rest[:at] + campaign + rest[at:]
 
 
+_current_lab: Lab | None = None
+LOG_TAIL = 60  # lines of each host's agent log attached to a failed e2e test's report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed e2e test carries the last lines of every host's agent log in its report: CI shows
+    only the terminal output, and the lab folder is gone by then."""
+    report = yield
+    if report.failed and call.when == "call" and _current_lab is not None:
+        for name, host in sorted(_current_lab.hosts.items()):
+            path = os.path.join(host.dir, "log", "vdsm-hosted-engine.log")
+            try:
+                with open(path, errors="replace") as f:
+                    tail = f.readlines()[-LOG_TAIL:]
+            except OSError as e:
+                tail = [f"(no agent log: {e})\n"]
+            report.sections.append((f"{name} agent log (last {LOG_TAIL} lines)", "".join(tail)))
+    return report
+
+
 @pytest.fixture(scope="session")
 def lab():
+    global _current_lab
     if os.geteuid() != 0:
         pytest.fail("the lab needs root (namespaces, bridges)")
     folder = tempfile.mkdtemp(prefix="he-e2e-", dir="/var/tmp")
@@ -60,8 +82,10 @@ def lab():
         for name in sorted(lab.hosts)[1:]:
             lab.join(name)
             lab.start_agent(name)
+        _current_lab = lab
         yield lab
     finally:
+        _current_lab = None
         lab.down()
         if not os.environ.get("HE_E2E_KEEP"):  # HE_E2E_KEEP=1 keeps the lab folder (logs) for a post-mortem
             shutil.rmtree(folder, ignore_errors=True)
