@@ -74,7 +74,9 @@ def lab():
     if os.geteuid() != 0:
         pytest.fail("the lab needs root (namespaces, bridges)")
     folder = tempfile.mkdtemp(prefix="he-e2e-", dir="/var/tmp")
-    lab = Lab(folder, switch=f"het{os.getpid() % 100000}", network="192.168.231.0/24")
+    # HE_E2E_NETWORK: another subnet, so that two labs can run on one machine (their routes would clash)
+    network = os.environ.get("HE_E2E_NETWORK", "192.168.231.0/24")
+    lab = Lab(folder, switch=f"het{os.getpid() % 100000}", network=network)
     try:
         lab.up(HOSTS)
         lab.deploy("host1")
