@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from vdsm_hosted_engine.errors import BugError
 from vdsm_hosted_engine.ha import score as score_
 from vdsm_hosted_engine.ha.placement import (
+    NOT_HEALTHY,
     best_host,
     engine_elsewhere,
     migration_destination,
@@ -390,7 +391,13 @@ def _local_maintenance(s: _Step) -> str:
 
 
 def _migrate(s: _Step, target: Peer, why: str, because: str) -> str:
-    s.go(State.ENGINE_MIGRATING_AWAY, migration_target=target.host_id, migration_why=why, better_since=None)
+    s.go(
+        State.ENGINE_MIGRATING_AWAY,
+        migration_target=target.host_id,
+        migration_why=why,
+        better_since=None,
+        bad_health_since=None,
+    )
     s.act(ActionKind.MIGRATE_VM, why, target=target.host_id)
     return f"live-migrating the Engine VM to host {target.host_id} (score {target.score}) because {because}"
 
@@ -636,10 +643,14 @@ def _engine_running(s: _Step) -> str:
         target, why_not = migration_destination(snap, better)
         if target is not None:
             return _migrate(s, target, "degraded", f"host {best.host_id} {gap}")
-        s.go(State.ENGINE_STOP, stop_reason=f"handing over to host {best.host_id}", better_since=None)
-        s.act(ActionKind.SHUTDOWN_VM, f"host {best.host_id} is better placed")
-        return f"shut down the Engine VM because host {best.host_id} {gap} (no live migration: {why_not})"
-    if s.memory.better_since is not None:
+        if why_not != NOT_HEALTHY:
+            s.go(State.ENGINE_STOP, stop_reason=f"handing over to host {best.host_id}", better_since=None)
+            s.act(ActionKind.SHUTDOWN_VM, f"host {best.host_id} is better placed")
+            return f"shut down the Engine VM because host {best.host_id} {gap} (no live migration: {why_not})"
+        # Not healthy at this moment (a loaded host's probe may time out): a restart is no hand-over.
+        # The live migration waits for the Engine to answer again (the hold stays served); an Engine
+        # that stays unhealthy is the bad-health timer's to judge, below.
+    elif s.memory.better_since is not None:
         s.go(state, better_since=None)
     odd = [
         p.host_id

@@ -61,12 +61,15 @@ def outvoted(snap: Snapshot) -> list[int]:
     return sorted(differ) if differ and len(differ) >= agree else []
 
 
+NOT_HEALTHY = "the Engine is not healthy"  # why no live migration now: may pass (a probe that timed out)
+
+
 def migration_destination(snap: Snapshot, candidates: list[Peer]) -> tuple[Peer | None, str]:
     """The best of `candidates` that can receive the running Engine VM live, or None and why not."""
     if snap.network is not None and snap.network <= 0:
         return None, "this host has lost the management network"
     if snap.health is not Health.GOOD:
-        return None, "the Engine is not healthy"
+        return None, NOT_HEALTHY
     if not snap.identity:
         return None, "this host cannot read the Engine VM lease"
     if not candidates:

@@ -11,9 +11,9 @@ from .test_fsm import T, decide, mem, peer, snap
 ID = "sd-1:7"
 
 
-def up_here(now=100.0, score=3400, peers=(), network=1.0, **kw):
+def up_here(now=100.0, score=3400, peers=(), network=1.0, health=Health.GOOD, **kw):
     return snap(
-        now=now, vm=VmStatus.UP, health=Health.GOOD, score=score, peers=list(peers), lease_owner=1, identity=ID,
+        now=now, vm=VmStatus.UP, health=health, score=score, peers=list(peers), lease_owner=1, identity=ID,
         network=network, **kw,
     )  # fmt: skip
 
@@ -156,3 +156,25 @@ def test_the_migration_timeout_fires_despite_clock_residues():
     )
     d = fsm.step(memory, snapshot, Timeouts())
     assert [a.kind for a in d.actions] == [ActionKind.ABORT_MIGRATION]
+
+
+def test_an_engine_unhealthy_for_a_moment_is_not_restarted_to_hand_over_and_migrates_once_healthy():
+    """CI drill: CPU pressure on the Engine's host; the hold served at a tick whose health probe timed
+    out shut the Engine down (a reboot) instead of live-migrating it. A better host is no reason to
+    restart an Engine that is not healthy at this moment: the migration waits for a good probe."""
+    better = [good(2)]
+    d = held(mem(State.ENGINE_UP), lambda now: up_here(now, score=2400, peers=better, health=Health.BAD))
+    assert d.actions == () and d.state is State.ENGINE_UP_BAD_HEALTH
+    assert d.sentence.startswith("no action: Engine health bad for 0 s")
+    d2 = decide(d.memory, up_here(100.0 + T.handover_hold + 5, score=2400, peers=better))
+    assert d2.state is State.ENGINE_MIGRATING_AWAY
+    assert [(a.kind, a.target) for a in d2.actions] == [(ActionKind.MIGRATE_VM, 2)]
+    assert d2.memory.bad_health_since is None
+
+
+def test_an_engine_that_stays_unhealthy_on_a_degraded_host_is_restarted_by_the_bad_health_timer():
+    better = [good(2)]
+    d = held(mem(State.ENGINE_UP), lambda now: up_here(now, score=2400, peers=better, health=Health.BAD))
+    d2 = decide(d.memory, up_here(100.0 + T.handover_hold + T.health, score=2400, peers=better, health=Health.BAD))
+    assert d2.state is State.ENGINE_STOP and [a.kind for a in d2.actions] == [ActionKind.SHUTDOWN_VM]
+    assert d2.sentence.startswith("shut down the Engine VM because the Engine has been unhealthy for")
