@@ -18,6 +18,13 @@ Every error says whose fault it is::
 
 Errors carry fields and render their message from them, so tests and callers can match on
 fields instead of parsing text.
+
+Codes: every class that can cross the wire has its own `code` in 9000-9999, documented in the
+schema's `HostedEngineErrorCode` type (verbs/vdsm-api-hosted-engine.yml; a test keeps the two
+equal). VDSM's own codes (`common/exception.py`, `storage/exception.py`, `gluster/exception.py`)
+span 0-4900 and its storage errors note that codes above 5000 are left to the Engine, so a
+hosted-engine refusal never reads as a VDSM error (2001-2003 were VDSM's MiscFile* errors).
+Errors of the JSON-RPC layer keep JSON-RPC's own codes (-32700..-32600), as VDSM's do.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 class HostedEngineError(Exception):
     """Base of every error this package raises on purpose."""
 
-    code: int = 100  # VDSM's "general exception"
+    code: int = 9000
     expected: bool = False
 
     def __init__(self, message: str) -> None:
@@ -57,7 +64,7 @@ class ConfigProblem:
 class ConfigError(HostedEngineError):
     """The configuration has one or more problems; all of them are listed."""
 
-    code = 2001
+    code = 9001
     expected = True
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
@@ -68,14 +75,14 @@ class ConfigError(HostedEngineError):
 class InvalidRequest(HostedEngineError):
     """The caller asked for something invalid; nothing was changed."""
 
-    code = 2002
+    code = 9002
     expected = True
 
 
 class CorruptBlock(HostedEngineError):
     """A whiteboard block that cannot be trusted: ignored and reported, never used."""
 
-    code = 2003
+    code = 9003
     expected = True
 
     def __init__(self, slot: int, reason: str) -> None:
@@ -87,27 +94,27 @@ class CorruptBlock(HostedEngineError):
 class StorageError(HostedEngineError):
     """The shared storage domain is missing, malformed or unreachable."""
 
-    code = 2100
+    code = 9100
 
 
 class DomainNotFound(StorageError):
-    code = 2101
+    code = 9101
     expected = True
 
 
 class DomainExists(StorageError):
-    code = 2102
+    code = 9102
     expected = True
 
 
 class StorageUnavailable(StorageError):
-    code = 2103
+    code = 9103
 
 
 class SanlockError(HostedEngineError):
     """sanlock failed; `errno` and `reason` are sanlock's own."""
 
-    code = 2200
+    code = 9200
 
     def __init__(self, operation: str, errno: int, reason: str) -> None:
         self.operation = operation
@@ -117,7 +124,7 @@ class SanlockError(HostedEngineError):
 
 
 class HostIdNotHeld(SanlockError):
-    code = 2201
+    code = 9201
     expected = True
 
     def __init__(self, host_id: int) -> None:
@@ -126,7 +133,7 @@ class HostIdNotHeld(SanlockError):
 
 
 class LeaseHeldElsewhere(SanlockError):
-    code = 2202
+    code = 9202
     expected = True
 
 
@@ -134,7 +141,7 @@ class LockspaceBusy(SanlockError):
     """rem_lockspace(unused=True) refused: a lease in the lockspace is held here (by the Engine VM),
     and leaving would make sanlock kill its holder."""
 
-    code = 2203
+    code = 9203
     expected = True
 
     def __init__(self, host_id: int) -> None:
@@ -147,4 +154,4 @@ class LockspaceBusy(SanlockError):
 class BugError(HostedEngineError):
     """An invariant of our own code broke."""
 
-    code = 2999
+    code = 9999
