@@ -64,6 +64,19 @@ class Schema:
         text = resources.files("vdsm_hosted_engine.verbs").joinpath(SCHEMA_FILE).read_text()
         return cls(yaml.safe_load(text))
 
+    def arguments(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Validated keyword arguments for the verb `name` called with `args` (in schema order, as
+        VDSM's DynamicBridge passes them) and `kwargs` (as our RPC server passes them)."""
+        verb = self.verbs[name]
+        if len(args) > len(verb.params):
+            raise InvalidParams(f"{name}: {len(args)} arguments given, at most {len(verb.params)} expected")
+        named = dict(kwargs)
+        for param, value in zip(verb.params, args, strict=False):
+            if param.name in named:
+                raise InvalidParams(f"{name}: parameter {param.name!r} given twice")
+            named[param.name] = value
+        return self.coerce(verb, named)
+
     def coerce(self, verb: Verb, params: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments for `verb` (defaults filled in)."""
         known = {p.name for p in verb.params}

@@ -119,6 +119,64 @@ def test_bad_params_are_refused_and_change_nothing(fake_api, verb, params, messa
     assert (backend.global_maintenance, backend.local, backend.cleaned) == (False, False, [])
 
 
+@pytest.fixture
+def fake_verbs():
+    """The HostedEngine class itself over a FakeBackend, called as VDSM's DynamicBridge calls it
+    (positional arguments in schema order, none of our RPC server's checks)."""
+    backend = FakeBackend()
+    return backend, HostedEngine(backend, SCHEMA)
+
+
+def test_an_unknown_maintenance_mode_is_refused_by_the_verb_itself(fake_verbs):
+    backend, verbs = fake_verbs
+    backend.global_maintenance = backend.local = True
+    with pytest.raises(InvalidParams, match="'partial' is not one of global, local, none"):
+        verbs.setMaintenance("partial")
+    assert (backend.global_maintenance, backend.local) == (True, True)  # not cleared
+
+
+def test_a_string_host_id_is_converted_so_the_liveness_check_applies(fake_verbs):
+    backend, verbs = fake_verbs
+    with pytest.raises(InvalidRequest, match="host 2 does not look stopped"):
+        verbs.cleanMetadata("2")
+    with pytest.raises(InvalidRequest, match="own slot"):
+        verbs.cleanMetadata(hostId="1")
+    assert backend.cleaned == []
+
+
+@pytest.mark.parametrize("force", ["false", "False", False])
+def test_force_false_as_a_string_is_not_forced(fake_verbs, force):
+    backend, verbs = fake_verbs
+    backend.reinitialize_lockspace = lambda: backend.actions.append("reinit")
+    with pytest.raises(InvalidRequest, match="host 2 does not look stopped"):
+        verbs.cleanMetadata("2", force)
+    with pytest.raises(InvalidRequest, match="set global maintenance first"):
+        verbs.reinitializeLockspace(force)
+    assert (backend.cleaned, backend.actions) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda v: v.cleanMetadata(2, 1), "1 is not true or false"),  # no truthiness
+        (lambda v: v.cleanMetadata(2, "yes"), "'yes' is not true or false"),
+        (lambda v: v.reinitializeLockspace(""), "'' is not true or false"),
+        (lambda v: v.cleanMetadata(True), "expected an integer"),
+        (lambda v: v.cleanMetadata(2, False, "extra"), "3 arguments given, at most 2 expected"),
+        (lambda v: v.cleanMetadata(2, hostId=2), "parameter 'hostId' given twice"),
+        (lambda v: v.cleanMetadata(), "missing parameter 'hostId'"),
+        (lambda v: v.migrateVM(hostId="-3"), "is negative"),
+        (lambda v: v.getSharedConfig("k", "he_elsewhere"), "'he_elsewhere' is not one of he_local, he_shared"),
+        (lambda v: v.setSharedConfig("k", 5), "expected a string"),
+    ],
+)
+def test_the_verbs_refuse_bad_arguments_whoever_calls_them(fake_verbs, call, message):
+    backend, verbs = fake_verbs
+    with pytest.raises(InvalidParams, match=message):
+        call(verbs)
+    assert (backend.global_maintenance, backend.local, backend.cleaned, backend.migrations) == (False, False, [], [])
+
+
 def test_strings_from_vdsm_client_are_coerced(fake_api):
     backend, api = fake_api
     backend.slots[2] = wb.HostSlot(2, 7, 0, DOWN, "h2", stopped=True)
