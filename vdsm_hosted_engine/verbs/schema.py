@@ -1,5 +1,9 @@
 """The verb schema (vdsm-api.yml form) and strict request validation against it.
 
+The file is in VDSM's own form: a named type is defined once under `types` with an anchor and
+used through an alias, so after YAML loading a param's `type` is either a primitive's name or the
+type's own mapping (with its `name`); both are read here by name.
+
 vdsm-client sends every `name=value` as a string: strings are coerced to the declared type (int,
 uint, float, boolean, enum). Unknown params, missing required params and values of the wrong type
 are refused (InvalidParams) naming the param and the reason; nothing is half-applied.
@@ -44,6 +48,16 @@ class Verb:
         return self.name.split(".", 1)[1]
 
 
+def type_name(spec: Any) -> str:
+    """The name of a param's or return's `type`: a primitive, a named type (an alias resolved by
+    YAML to the type's mapping) or a list of either (`[uint]`, shown as `[uint]`)."""
+    if isinstance(spec, dict):
+        return str(spec["name"])
+    if isinstance(spec, list):
+        return f"[{type_name(spec[0])}]"
+    return str(spec)
+
+
 class Schema:
     def __init__(self, data: dict[str, Any]) -> None:
         self.types: dict[str, dict[str, Any]] = data.get("types") or {}
@@ -52,12 +66,12 @@ class Schema:
             if name == "types":
                 continue
             params = tuple(
-                Param(p["name"], str(p["type"]), p.get("description", ""), p.get("defaultvalue", _REQUIRED))
+                Param(p["name"], type_name(p["type"]), p.get("description", ""), p.get("defaultvalue", _REQUIRED))
                 for p in spec.get("params") or []
             )
-            self.verbs[name] = Verb(
-                name, " ".join(str(spec["description"]).split()), params, spec["return"]["type"], str(spec["added"])
-            )
+            description = " ".join(str(spec["description"]).split())
+            returns = type_name(spec["return"]["type"])
+            self.verbs[name] = Verb(name, description, params, returns, str(spec["added"]))
 
     @classmethod
     def load(cls) -> Schema:
