@@ -2,19 +2,23 @@
 
 Every error says whose fault it is::
 
-    HostedEngineError                  base; `code` is stable on the wire, `expected` skips tracebacks
-    +-- ConfigError                    the admin's files: every problem at once, file:line: key: reason
-    +-- InvalidRequest                 a caller's bad argument (CLI, verb)
-    +-- CorruptBlock                   another host's (or a broken writer's) data on shared storage
-    +-- StorageError                   the environment: the shared storage domain
-    |   +-- DomainNotFound             the path holds no hosted-engine domain
-    |   +-- DomainExists               refusing to initialise over an existing domain
-    |   +-- StorageUnavailable         I/O on the domain failed (EIO, ENOENT, no O_DIRECT...)
-    +-- SanlockError                   sanlock refused or failed; carries sanlock's errno and message
-    |   +-- HostIdNotHeld              a write needs this host's host id and sanlock says it is not held
-    |   +-- LeaseHeldElsewhere         -243: another host holds the lease
-    |   +-- LockspaceBusy              EBUSY: leaving refused, a process (the Engine VM) holds a lease
-    +-- BugError                       our own bug (an invariant broke); always logged with traceback
+    HostedEngineError             9000  base; `code` is stable on the wire, `expected` skips tracebacks
+    +-- ConfigError               9001  the admin's files: every problem at once, file:line: key: reason
+    +-- InvalidRequest            9002  a caller's bad argument (CLI, verb)
+    |   +-- BadDomxml             9004  (virt/xml.py) a domxml that is not a libvirt domain
+    +-- CorruptBlock              9003  another host's (or a broken writer's) data on shared storage
+    +-- StorageError              9100  the environment: the shared storage domain
+    |   +-- DomainNotFound        9101  the path holds no hosted-engine domain
+    |   +-- DomainExists          9102  refusing to initialise over an existing domain
+    |   +-- StorageUnavailable    9103  I/O on the domain failed (EIO, ENOENT, no O_DIRECT...)
+    +-- SanlockError              9200  sanlock refused or failed; carries sanlock's errno and message
+    |   +-- HostIdNotHeld         9201  a write needs this host's host id and sanlock says it is not held
+    |   +-- LeaseHeldElsewhere    9202  -243: another host holds the lease
+    |   +-- LockspaceBusy         9203  EBUSY: leaving refused, a process (the Engine VM) holds a lease
+    +-- VmError                   9300  (virt/runtime.py) a VM action failed
+    +-- HookError                 9301  (virt/hooks.py) a hook script failed at a before_* point
+    +-- BugError                  9999  our own bug (an invariant broke); always logged with traceback
+        +-- IllegalTransition     9998  (ha/fsm.py) the state machine left its transition table
 
 Errors carry fields and render their message from them, so tests and callers can match on
 fields instead of parsing text.
