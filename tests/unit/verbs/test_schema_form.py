@@ -100,3 +100,132 @@ def test_the_status_event_is_declared_with_the_agents_states():
     assert params["state"]["type"] is event_types["AgentState"]
     assert event_types["AgentState"] == api_types["AgentState"]
     assert list(api_types["AgentState"]["values"]) == [s.value for s in State]
+
+
+# -- answers against declared returns, by the rules of VDSM's strict response verification --------
+
+CHECKS = {
+    "boolean": lambda v: isinstance(v, bool),
+    "float": lambda v: isinstance(v, float),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "uint": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    "string": lambda v: isinstance(v, str),
+}
+
+
+def conforms(spec, value, where):
+    """Assert `value` is of the schema type `spec` (vdsmapi.py's `_verify_type`, a little stricter:
+    bool is no int, and `any_string` members are checked instead of skipped)."""
+    if isinstance(spec, list):
+        assert isinstance(value, list | tuple), where
+        for index, item in enumerate(value):
+            conforms(spec[0], item, f"{where}[{index}]")
+        return
+    if isinstance(spec, str):
+        assert CHECKS[spec](value), f"{where}: {value!r} is not {spec}"
+        return
+    kind = spec["type"]
+    if kind == "enum":
+        assert value in spec["values"], f"{where}: {value!r} not in {spec['name']}"
+    elif kind == "map":
+        assert isinstance(value, dict), where
+        for key, item in value.items():
+            conforms(spec["key-type"], key, f"{where} key")
+            conforms(spec["value-type"], item, f"{where}[{key!r}]")
+    else:
+        assert kind == "object" and isinstance(value, dict), f"{where}: {value!r}"
+        props = {p["name"]: p for p in spec["properties"]}
+        for key in set(value) - set(props):
+            assert "any_string" in props, f"{where}: {key!r} is not a member of {spec['name']}"
+            conforms(props["any_string"]["type"], value[key], f"{where}[{key!r}]")
+        for name, prop in props.items():
+            if name == "any_string" or prop.get("defaultvalue") == "no-default":
+                continue
+            if "defaultvalue" in prop and value.get(name, prop["defaultvalue"]) in (None, prop["defaultvalue"]):
+                continue
+            assert name in value, f"{where}: member {name!r} is missing"
+            conforms(prop["type"], value[name], f"{where}.{name}")
+
+
+def _daemon_like_backend(tmp_path):
+    """The FakeBackend answering the way the daemon does (the real broker's status shape)."""
+    from vdsm_hosted_engine.broker.base import Monitor
+    from vdsm_hosted_engine.broker.broker import Broker
+    from vdsm_hosted_engine.storage.shared_config import SharedConfig
+    from vdsm_hosted_engine.virt.domxml import VmConfig
+
+    from .fake_backend import FakeBackend
+
+    class Fixed(Monitor):
+        def __init__(self, name, value):
+            super().__init__(interval=10.0)
+            self.name, self.value = name, value
+
+        def probe(self):
+            if isinstance(self.value, Exception):
+                raise self.value
+            return self.value
+
+    broker = Broker(
+        [
+            Fixed("network", 1.0),
+            Fixed("mem-free", 8192),
+            Fixed("engine-health", {"vm": "up", "health": "good", "detail": "Up"}),
+            Fixed("storage", OSError("EIO")),
+            Fixed("mgmt-bridge", True),
+        ]
+    )
+    for name in ("network", "mem-free", "engine-health", "storage"):
+        broker.probe_once(name)  # mgmt-bridge: no result yet
+    backend = FakeBackend()
+    backend.agent_status = lambda: {"hostId": 1, "state": "EngineDown", "score": 3400, "sentence": "no action"}
+    backend.monitor_status = broker.status
+    backend.vm_config = lambda: VmConfig("7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e", memory_mib=4096, vcpus=2)
+    backend.vm_cpu_seconds = lambda: 12.5
+    backend.spare_count = lambda: 1
+    backend.shared_config = lambda: SharedConfig(str(tmp_path / "shared.conf"))
+    backend.local_config = lambda key, value=None: value or "x"
+    backend.join_host = lambda storage, hostname: 3
+    backend.reinitialize_lockspace = lambda: None
+    return backend
+
+
+def test_every_verbs_answer_conforms_to_its_declared_return(tmp_path):
+    from vdsm_hosted_engine.observations import VmStatus
+    from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
+    from vdsm_hosted_engine.verbs.api import HostedEngine
+    from vdsm_hosted_engine.verbs.schema import Schema
+
+    _, verbs = _entries(SCHEMA_FILE)
+    backend = _daemon_like_backend(tmp_path)
+    api = HostedEngine(backend, Schema.load())
+    calls = [
+        ("getStatus", {}),
+        ("getMonitorStatus", {}),
+        ("getScore", {}),
+        ("checkLiveliness", {}),
+        ("getFailoverCapacity", {}),
+        ("getResourceUsage", {}),
+        ("setSharedConfig", {"key": "k", "value": "v"}),
+        ("getSharedConfig", {"key": "k"}),
+        ("getSharedConfig", {"key": "k", "type": "he_local"}),
+        ("joinHost", {"storage": "/x"}),
+        ("setMaintenance", {"mode": "global"}),  # from here on in global maintenance
+        ("startVM", {}),
+        ("shutdownVM", {}),
+        ("poweroffVM", {}),
+        ("cleanMetadata", {"hostId": 2, "force": True}),
+        ("vmStateChanged", {}),
+        ("setMaintenance", {"mode": "none"}),
+    ]
+    for verb, params in calls:
+        conforms(verbs[f"HostedEngine.{verb}"]["return"]["type"], getattr(api, verb)(**params), verb)
+    backend.live = {1: Liveness.LIVE}
+    backend.global_maintenance = True
+    conforms(verbs["HostedEngine.reinitializeLockspace"]["return"]["type"], api.reinitializeLockspace(), "reinit")
+    backend.global_maintenance, backend.vm = False, VmStatus.UP
+    conforms(verbs["HostedEngine.migrateVM"]["return"]["type"], api.migrateVM(), "migrateVM")
+    backend.vm, backend.live = VmStatus.DOWN, {}  # nobody runs it: nulls where the schema allows them
+    for verb in ("checkLiveliness", "getFailoverCapacity", "getResourceUsage"):
+        conforms(verbs[f"HostedEngine.{verb}"]["return"]["type"], getattr(api, verb)(), verb)
+    assert {v for v, _ in calls} | {"reinitializeLockspace", "migrateVM"} == {n.split(".")[1] for n in verbs}
