@@ -67,7 +67,7 @@ def verb(function: F) -> F:
     name = f"HostedEngine.{function.__name__}"
 
     @functools.wraps(function)
-    def checked(self: HostedEngine, *args: Any, **kwargs: Any) -> Any:
+    def checked(self: HostedEngine, /, *args: Any, **kwargs: Any) -> Any:  # a param may be named "self"
         return function(self, **self.schema.arguments(name, args, kwargs))
 
     return checked  # type: ignore[return-value]

@@ -51,6 +51,7 @@ def test_get_status_is_ovirt_shaped_with_live_data(fake_api):
         ("HostedEngine.setMaintenance", {}, "missing parameter 'mode'"),
         ("HostedEngine.setMaintenance", {"mode": "partial"}, "'partial' is not one of global, local, none"),
         ("HostedEngine.setMaintenance", {"mode": "global", "extra": "1"}, "unknown parameter 'extra'"),
+        ("HostedEngine.setMaintenance", {"mode": "global", "self": "1"}, "unknown parameter 'self'"),
         ("HostedEngine.cleanMetadata", {"hostId": "two"}, "'two' is not an integer"),
         ("HostedEngine.cleanMetadata", {"hostId": "-1"}, "is negative"),
         ("HostedEngine.cleanMetadata", {"hostId": "2", "force": "maybe"}, "is not true or false"),
