@@ -217,7 +217,8 @@ class Daemon:
                 f"{self.agent.status()['sentence']}); the request was {fate}"
             )
         if answer.target is None:
-            raise InvalidRequest(f"live migration refused: {answer.sentence.removeprefix('no action: ')}")
+            # The sentence says it already: "no action: live migration [to host N ]refused: <why>".
+            raise InvalidRequest(answer.sentence.removeprefix("no action: "))
         return answer.target
 
     def clean_slot(self, host_id: int) -> None:

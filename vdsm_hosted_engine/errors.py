@@ -2,22 +2,33 @@
 
 Every error says whose fault it is::
 
-    HostedEngineError                  base; `code` is stable on the wire, `expected` skips tracebacks
-    +-- ConfigError                    the admin's files: every problem at once, file:line: key: reason
-    +-- InvalidRequest                 a caller's bad argument (CLI, verb)
-    +-- CorruptBlock                   another host's (or a broken writer's) data on shared storage
-    +-- StorageError                   the environment: the shared storage domain
-    |   +-- DomainNotFound             the path holds no hosted-engine domain
-    |   +-- DomainExists               refusing to initialise over an existing domain
-    |   +-- StorageUnavailable         I/O on the domain failed (EIO, ENOENT, no O_DIRECT...)
-    +-- SanlockError                   sanlock refused or failed; carries sanlock's errno and message
-    |   +-- HostIdNotHeld              a write needs this host's host id and sanlock says it is not held
-    |   +-- LeaseHeldElsewhere         -243: another host holds the lease
-    |   +-- LockspaceBusy              EBUSY: leaving refused, a process (the Engine VM) holds a lease
-    +-- BugError                       our own bug (an invariant broke); always logged with traceback
+    HostedEngineError             9000  base; `code` is stable on the wire, `expected` skips tracebacks
+    +-- ConfigError               9001  the admin's files: every problem at once, file:line: key: reason
+    +-- InvalidRequest            9002  a caller's bad argument (CLI, verb)
+    |   +-- BadDomxml             9004  (virt/xml.py) a domxml that is not a libvirt domain
+    +-- CorruptBlock              9003  another host's (or a broken writer's) data on shared storage
+    +-- StorageError              9100  the environment: the shared storage domain
+    |   +-- DomainNotFound        9101  the path holds no hosted-engine domain
+    |   +-- DomainExists          9102  refusing to initialise over an existing domain
+    |   +-- StorageUnavailable    9103  I/O on the domain failed (EIO, ENOENT, no O_DIRECT...)
+    +-- SanlockError              9200  sanlock refused or failed; carries sanlock's errno and message
+    |   +-- HostIdNotHeld         9201  a write needs this host's host id and sanlock says it is not held
+    |   +-- LeaseHeldElsewhere    9202  -243: another host holds the lease
+    |   +-- LockspaceBusy         9203  EBUSY: leaving refused, a process (the Engine VM) holds a lease
+    +-- VmError                   9300  (virt/runtime.py) a VM action failed
+    +-- HookError                 9301  (virt/hooks.py) a hook script failed at a before_* point
+    +-- BugError                  9999  our own bug (an invariant broke); always logged with traceback
+        +-- IllegalTransition     9998  (ha/fsm.py) the state machine left its transition table
 
 Errors carry fields and render their message from them, so tests and callers can match on
 fields instead of parsing text.
+
+Codes: every class that can cross the wire has its own `code` in 9000-9999, documented in the
+schema's `HostedEngineErrorCode` type (verbs/vdsm-api-hosted-engine.yml; a test keeps the two
+equal). VDSM's own codes (`common/exception.py`, `storage/exception.py`, `gluster/exception.py`)
+span 0-4900 and its storage errors note that codes above 5000 are left to the Engine, so a
+hosted-engine refusal never reads as a VDSM error (2001-2003 were VDSM's MiscFile* errors).
+Errors of the JSON-RPC layer keep JSON-RPC's own codes (-32700..-32600), as VDSM's do.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from dataclasses import dataclass
 class HostedEngineError(Exception):
     """Base of every error this package raises on purpose."""
 
-    code: int = 100  # VDSM's "general exception"
+    code: int = 9000
     expected: bool = False
 
     def __init__(self, message: str) -> None:
@@ -57,7 +68,7 @@ class ConfigProblem:
 class ConfigError(HostedEngineError):
     """The configuration has one or more problems; all of them are listed."""
 
-    code = 2001
+    code = 9001
     expected = True
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
@@ -68,14 +79,14 @@ class ConfigError(HostedEngineError):
 class InvalidRequest(HostedEngineError):
     """The caller asked for something invalid; nothing was changed."""
 
-    code = 2002
+    code = 9002
     expected = True
 
 
 class CorruptBlock(HostedEngineError):
     """A whiteboard block that cannot be trusted: ignored and reported, never used."""
 
-    code = 2003
+    code = 9003
     expected = True
 
     def __init__(self, slot: int, reason: str) -> None:
@@ -87,27 +98,27 @@ class CorruptBlock(HostedEngineError):
 class StorageError(HostedEngineError):
     """The shared storage domain is missing, malformed or unreachable."""
 
-    code = 2100
+    code = 9100
 
 
 class DomainNotFound(StorageError):
-    code = 2101
+    code = 9101
     expected = True
 
 
 class DomainExists(StorageError):
-    code = 2102
+    code = 9102
     expected = True
 
 
 class StorageUnavailable(StorageError):
-    code = 2103
+    code = 9103
 
 
 class SanlockError(HostedEngineError):
     """sanlock failed; `errno` and `reason` are sanlock's own."""
 
-    code = 2200
+    code = 9200
 
     def __init__(self, operation: str, errno: int, reason: str) -> None:
         self.operation = operation
@@ -117,7 +128,7 @@ class SanlockError(HostedEngineError):
 
 
 class HostIdNotHeld(SanlockError):
-    code = 2201
+    code = 9201
     expected = True
 
     def __init__(self, host_id: int) -> None:
@@ -126,7 +137,7 @@ class HostIdNotHeld(SanlockError):
 
 
 class LeaseHeldElsewhere(SanlockError):
-    code = 2202
+    code = 9202
     expected = True
 
 
@@ -134,7 +145,7 @@ class LockspaceBusy(SanlockError):
     """rem_lockspace(unused=True) refused: a lease in the lockspace is held here (by the Engine VM),
     and leaving would make sanlock kill its holder."""
 
-    code = 2203
+    code = 9203
     expected = True
 
     def __init__(self, host_id: int) -> None:
@@ -147,4 +158,4 @@ class LockspaceBusy(SanlockError):
 class BugError(HostedEngineError):
     """An invariant of our own code broke."""
 
-    code = 2999
+    code = 9999

@@ -56,11 +56,26 @@ def test_main_package_files(built):
         "/var/log/vdsm-hosted-engine",
         "/run/vdsm-hosted-engine",
         site[0] + "/verbs/vdsm-api-hosted-engine.yml",
+        site[0] + "/verbs/vdsm-events-hosted-engine.yml",
         site[0] + "/daemon.py",
     ):
         assert path in files, path
     configs = set(rpm("-qcp", built["main"]))
     assert {"/etc/ovirt-hosted-engine-ha/agent.conf", "/etc/logrotate.d/vdsm-hosted-engine"} <= configs
+
+
+def test_the_merged_schema_follows_vdsm_installs_and_upgrades(built):
+    """Installed, on vdsm's install or upgrade (file trigger on its schema pickles) and on ours, the
+    verbs are merged into the schema vdsm-client reads first; removed with us or with vdsm."""
+    scripts = "\n".join(rpm("-qp", "--scripts", built["main"]))
+    assert "vdsm_hosted_engine.cli.vdsm_schema install" in scripts.split("preuninstall")[0]
+    assert "vdsm_hosted_engine.cli.vdsm_schema remove" in scripts
+    triggers = "\n".join(rpm("-qp", "--filetriggers", built["main"]))
+    site = next(f for f in rpm("-qlp", built["main"]) if f.endswith("/site-packages/vdsm_hosted_engine"))
+    vdsm_rpc = site.replace("/vdsm_hosted_engine", "/vdsm/rpc")
+    assert f"transfiletriggerin scriptlet (using /bin/sh) -- {vdsm_rpc}" in triggers
+    assert f"transfiletriggerpostun scriptlet (using /bin/sh) -- {vdsm_rpc}" in triggers
+    assert "vdsm_hosted_engine.cli.vdsm_schema install" in triggers
 
 
 def test_hook_package_has_executables_at_the_hook_points_and_owns_no_directory(built):

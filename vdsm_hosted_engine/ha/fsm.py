@@ -224,6 +224,10 @@ class Decision:
 
 
 class IllegalTransition(BugError):
+    """The state machine tried a transition its table does not allow."""
+
+    code = 9998
+
     def __init__(self, old: State, new: State) -> None:
         super().__init__(f"illegal transition {old.value} -> {new.value}")
         self.old, self.new = old, new

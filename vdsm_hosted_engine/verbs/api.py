@@ -1,6 +1,12 @@
 """`HostedEngine`: the verbs, one method each, duck-typed to what VDSM's DynamicBridge calls
 (positional or keyword arguments in schema order, plain return values).
 
+Every verb validates and coerces its own arguments against the schema (`@verb`), whoever calls
+it: our RPC server, VDSM's DynamicBridge through `verbs/vdsm_adapter.py` (which skips our server's
+checks, and whose own checks are off unless `api_strict_mode`) or a test. vdsm-client sends
+strings: "2" becomes 2, "true"/"false" become booleans (never by truthiness: "false" is false),
+enum values are checked. A bad argument raises InvalidParams before anything is read or changed.
+
 The verbs only read state and record intent (maintenance flags), then wake the agent: the agent
 acts. VM start/shutdown/poweroff act directly, but only in global maintenance, when HA has handed
 the Engine VM to the admin (as oVirt's `--vm-start` expects).
@@ -8,8 +14,10 @@ the Engine VM to the admin (as oVirt's `--vm-start` expects).
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.ha import capacity
@@ -51,22 +59,41 @@ class Backend(Protocol):
     def join_host(self, storage: str, hostname: str) -> int: ...
 
 
-class HostedEngine:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+F = TypeVar("F", bound=Callable[..., Any])
 
+
+def verb(function: F) -> F:
+    """Check and coerce the arguments of a HostedEngine verb against its schema entry."""
+    name = f"HostedEngine.{function.__name__}"
+
+    @functools.wraps(function)
+    def checked(self: HostedEngine, /, *args: Any, **kwargs: Any) -> Any:  # a param may be named "self"
+        return function(self, **self.schema.arguments(name, args, kwargs))
+
+    return checked  # type: ignore[return-value]
+
+
+class HostedEngine:
+    def __init__(self, backend: Backend, schema: Schema | None = None) -> None:
+        self.backend = backend
+        self.schema = schema or Schema.load()
+
+    @verb
     def getStatus(self) -> dict[str, Any]:
         liveness = self.backend.liveness() or {}
         board = self.backend.whiteboard()
         live = {h: liveness.get(h) is Liveness.LIVE for h in board.hosts}
         return whiteboard.status_dict(board, live)
 
+    @verb
     def getMonitorStatus(self) -> dict[str, Any]:
         return self.backend.monitor_status()
 
+    @verb
     def getScore(self) -> dict[str, Any]:
         return self.backend.agent_status()
 
+    @verb
     def setMaintenance(self, mode: str) -> bool:
         if mode == "global":
             self.backend.set_global_maintenance(True)
@@ -74,9 +101,11 @@ class HostedEngine:
             # With the Engine VM here, the agent live-migrates it away first (or shuts it down so a
             # better host restarts it when no host can receive it live).
             self.backend.set_local_maintenance(True)
-        else:
+        elif mode == "none":
             self.backend.set_global_maintenance(False)
             self.backend.set_local_maintenance(False)
+        else:  # unreachable past @verb; never let an unknown mode fall through to "none"
+            raise InvalidRequest(f"unknown maintenance mode {mode!r}")
         logger.info("maintenance mode set to %s", mode)
         return True
 
@@ -86,15 +115,19 @@ class HostedEngine:
         self.backend.vm_action(kind)
         return True
 
+    @verb
     def startVM(self) -> bool:
         return self._manual(ActionKind.START_VM)
 
+    @verb
     def shutdownVM(self) -> bool:
         return self._manual(ActionKind.SHUTDOWN_VM)
 
+    @verb
     def poweroffVM(self) -> bool:
         return self._manual(ActionKind.DESTROY_VM)
 
+    @verb
     def migrateVM(self, hostId: int = 0) -> int:
         if self.backend.whiteboard(fresh=True).global_maintenance:
             raise InvalidRequest("global maintenance: HA does not move the Engine VM (start it by hand instead)")
@@ -104,6 +137,7 @@ class HostedEngine:
             raise InvalidRequest("the Engine VM runs on this host already")
         return self.backend.request_migration(hostId)
 
+    @verb
     def checkLiveliness(self) -> dict[str, Any]:
         liveness = self.backend.liveness() or {}
         for host_id, slot in sorted(self.backend.whiteboard().hosts.items()):
@@ -112,6 +146,7 @@ class HostedEngine:
                 return {"up": True, "host": host_id}
         return {"up": False, "host": None}
 
+    @verb
     def cleanMetadata(self, hostId: int, force: bool = False) -> bool:
         board = self.backend.whiteboard()
         slot = board.hosts.get(hostId)
@@ -126,11 +161,13 @@ class HostedEngine:
         self.backend.clean_slot(hostId)
         return True
 
+    @verb
     def getFailoverCapacity(self) -> dict[str, Any]:
         return capacity.failover_capacity(
             self.backend.whiteboard(), self.backend.liveness() or {}, self.backend.vm_config().memory_mib
         )
 
+    @verb
     def getResourceUsage(self) -> dict[str, Any]:
         board = self.backend.whiteboard()
         liveness = self.backend.liveness() or {}
@@ -147,6 +184,7 @@ class HostedEngine:
         reserved = vm.memory_mib if self.backend.host_id in spares else 0
         return {"engine": engine, "spareHosts": spares, "reservedHereMiB": reserved}
 
+    @verb
     def getSharedConfig(self, key: str, type: str = "he_shared") -> dict[str, Any]:
         if type == "he_local":
             return {"key": key, "value": self.backend.local_config(key), "version": None}
@@ -155,6 +193,7 @@ class HostedEngine:
             raise InvalidRequest(f"no key {key!r} in the shared configuration")
         return {"key": key, "value": values[key], "version": version}
 
+    @verb
     def setSharedConfig(self, key: str, value: str, type: str = "he_shared") -> dict[str, Any]:
         if type == "he_local":
             return {"key": key, "value": self.backend.local_config(key, value), "version": None}
@@ -162,6 +201,7 @@ class HostedEngine:
         logger.info("shared configuration %s set (version %d)", key, version)
         return {"key": key, "value": value, "version": version}
 
+    @verb
     def reinitializeLockspace(self, force: bool = False) -> bool:
         if self.backend.vm_status()[0].running:
             raise InvalidRequest("the Engine VM runs on this host: reinitializing the lockspace would kill it")
@@ -186,23 +226,20 @@ class HostedEngine:
         self.backend.reinitialize_lockspace()
         return True
 
+    @verb
     def joinHost(self, storage: str, hostname: str = "") -> dict[str, Any]:
         return {"hostId": self.backend.join_host(storage, hostname)}
 
+    @verb
     def vmStateChanged(self) -> bool:
         self.backend.wake()
         return True
 
 
 def methods(api: HostedEngine, schema: Schema) -> dict[str, Method]:
-    """`HostedEngine.<verb>` -> callable(params) validating against the schema, for the RPC server."""
+    """`HostedEngine.<verb>` -> callable(params), for the RPC server (the verbs validate)."""
 
-    def bind(verb):
-        function = getattr(api, verb.method)
+    def bind(function: Callable[..., Any]) -> Method:
+        return lambda params: function(**params)
 
-        def call(params: dict[str, Any]) -> Any:
-            return function(**schema.coerce(verb, params))
-
-        return call
-
-    return {name: bind(verb) for name, verb in schema.verbs.items()}
+    return {name: bind(getattr(api, spec.method)) for name, spec in schema.verbs.items()}

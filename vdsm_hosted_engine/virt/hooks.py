@@ -27,7 +27,7 @@ HOOK_TIMEOUT = 60.0
 class HookError(HostedEngineError):
     """A hook script failed at a before_* point: the action is aborted."""
 
-    code = 2301
+    code = 9301
 
     def __init__(self, point: str, script: str, returncode: int, stderr: str) -> None:
         self.point, self.script, self.returncode, self.stderr = point, script, returncode, stderr

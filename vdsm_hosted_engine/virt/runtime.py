@@ -62,7 +62,7 @@ _event_loop_started = False
 class VmError(HostedEngineError):
     """A VM action failed; `lease_held_elsewhere` when sanlock refused the Engine VM lease."""
 
-    code = 2300
+    code = 9300
 
     def __init__(self, message: str, lease_held_elsewhere: bool = False) -> None:
         super().__init__(message)

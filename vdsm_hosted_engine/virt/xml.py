@@ -10,6 +10,8 @@ from vdsm_hosted_engine.errors import InvalidRequest
 class BadDomxml(InvalidRequest):
     """The domxml is not well-formed or not a libvirt domain."""
 
+    code = 9004
+
 
 def parser() -> etree.XMLParser:
     # resolve_entities=False + no DTD loading: a billion-laughs or external-entity payload is refused.

@@ -104,6 +104,7 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
     assert refused.returncode == 1 and "runs on this host already" in refused.stderr
     refused = cli(conf, "--vm-migrate")  # answered by the agent's next cycle, at once
     assert refused.returncode == 1 and "live migration refused: no live eligible host" in refused.stderr
+    assert refused.stderr.count("refused") == 1, refused.stderr  # said once, not "refused: ... refused: ..."
 
     events = Client.unix(str(tmp_path / "run" / "hosted-engine.sock"))
     events.subscribe_events()

@@ -43,7 +43,7 @@ def test_call_over_unix_socket_and_tcp(tmp_server):
     for client in (Client.unix(tmp_server.socket_path), Client.tcp("127.0.0.1", tmp_server.port)):
         try:
             assert client.call("Test.echo", {"hostId": "2"}) == {"hostId": "2"}
-            with pytest.raises(ClientError, match=r"\(code=2002, message=bad host id\)"):
+            with pytest.raises(ClientError, match=r"\(code=9002, message=bad host id\)"):
                 client.call("Test.refuse")
             with pytest.raises(ClientError, match="code=-32601"):
                 client.call("Test.nope")

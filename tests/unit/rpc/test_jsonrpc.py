@@ -51,7 +51,7 @@ def test_notifications_are_not_answered():
         ({"jsonrpc": "2.0", "id": 1, "method": "Host.nope"}, -32601),
         ({"jsonrpc": "2.0", "id": 1, "method": "Host.echo", "params": [1]}, -32602),
         ({"jsonrpc": "2.0", "id": 1, "method": "Host.boom"}, -32603),
-        ({"jsonrpc": "2.0", "id": 1, "method": "Host.refuse"}, 2002),
+        ({"jsonrpc": "2.0", "id": 1, "method": "Host.refuse"}, 9002),
     ],
 )
 def test_error_codes(body, code):

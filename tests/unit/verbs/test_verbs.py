@@ -13,65 +13,9 @@ from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.verbs.api import HostedEngine, methods
 from vdsm_hosted_engine.verbs.schema import Schema
 
+from .fake_backend import DOWN, UP, FakeBackend
+
 SCHEMA = Schema.load()
-UP = {"vm": "up", "health": "good", "detail": "", "reason": ""}
-DOWN = {"vm": "down", "health": "bad", "detail": "unknown", "reason": "vm not running on this host"}
-
-
-class FakeBackend:
-    """Stands in for the daemon in these pure unit tests."""
-
-    host_id = 1
-
-    def __init__(self):
-        self.slots = {1: wb.HostSlot(1, 5, 3400, DOWN, "h1"), 2: wb.HostSlot(2, 7, 3400, UP, "h2", stopped=False)}
-        self.global_maintenance = False
-        self.local = False
-        self.vm = VmStatus.DOWN
-        self.actions = []
-        self.cleaned = []
-        self.migrations = []
-        self.fresh_reads = 0
-        self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
-        self.owner = None
-
-    def lease_owner(self):
-        return self.owner
-
-    def whiteboard(self, fresh=False):
-        self.fresh_reads += fresh
-        return wb.Whiteboard(wb.GlobalSlot(self.global_maintenance), dict(self.slots), {})
-
-    def liveness(self):
-        return self.live
-
-    def agent_status(self):
-        return {"score": 3400, "state": "EngineDown", "sentence": "no action"}
-
-    def monitor_status(self):
-        return {"network": {"value": 1.0}}
-
-    def set_global_maintenance(self, enabled):
-        self.global_maintenance = enabled
-
-    def set_local_maintenance(self, enabled):
-        self.local = enabled
-
-    def vm_status(self):
-        return self.vm, ""
-
-    def vm_action(self, kind):
-        self.actions.append(kind)
-
-    def clean_slot(self, host_id):
-        self.cleaned.append(host_id)
-
-    def request_migration(self, host_id):
-        self.migrations.append(host_id)
-        return host_id or 3  # the agent's choice
-
-    def wake(self):
-        self.woken = True
 
 
 @pytest.fixture
@@ -107,6 +51,7 @@ def test_get_status_is_ovirt_shaped_with_live_data(fake_api):
         ("HostedEngine.setMaintenance", {}, "missing parameter 'mode'"),
         ("HostedEngine.setMaintenance", {"mode": "partial"}, "'partial' is not one of global, local, none"),
         ("HostedEngine.setMaintenance", {"mode": "global", "extra": "1"}, "unknown parameter 'extra'"),
+        ("HostedEngine.setMaintenance", {"mode": "global", "self": "1"}, "unknown parameter 'self'"),
         ("HostedEngine.cleanMetadata", {"hostId": "two"}, "'two' is not an integer"),
         ("HostedEngine.cleanMetadata", {"hostId": "-1"}, "is negative"),
         ("HostedEngine.cleanMetadata", {"hostId": "2", "force": "maybe"}, "is not true or false"),
@@ -117,6 +62,64 @@ def test_bad_params_are_refused_and_change_nothing(fake_api, verb, params, messa
     with pytest.raises(InvalidParams, match=message):
         api[verb](params)
     assert (backend.global_maintenance, backend.local, backend.cleaned) == (False, False, [])
+
+
+@pytest.fixture
+def fake_verbs():
+    """The HostedEngine class itself over a FakeBackend, called as VDSM's DynamicBridge calls it
+    (positional arguments in schema order, none of our RPC server's checks)."""
+    backend = FakeBackend()
+    return backend, HostedEngine(backend, SCHEMA)
+
+
+def test_an_unknown_maintenance_mode_is_refused_by_the_verb_itself(fake_verbs):
+    backend, verbs = fake_verbs
+    backend.global_maintenance = backend.local = True
+    with pytest.raises(InvalidParams, match="'partial' is not one of global, local, none"):
+        verbs.setMaintenance("partial")
+    assert (backend.global_maintenance, backend.local) == (True, True)  # not cleared
+
+
+def test_a_string_host_id_is_converted_so_the_liveness_check_applies(fake_verbs):
+    backend, verbs = fake_verbs
+    with pytest.raises(InvalidRequest, match="host 2 does not look stopped"):
+        verbs.cleanMetadata("2")
+    with pytest.raises(InvalidRequest, match="own slot"):
+        verbs.cleanMetadata(hostId="1")
+    assert backend.cleaned == []
+
+
+@pytest.mark.parametrize("force", ["false", "False", False])
+def test_force_false_as_a_string_is_not_forced(fake_verbs, force):
+    backend, verbs = fake_verbs
+    backend.reinitialize_lockspace = lambda: backend.actions.append("reinit")
+    with pytest.raises(InvalidRequest, match="host 2 does not look stopped"):
+        verbs.cleanMetadata("2", force)
+    with pytest.raises(InvalidRequest, match="set global maintenance first"):
+        verbs.reinitializeLockspace(force)
+    assert (backend.cleaned, backend.actions) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda v: v.cleanMetadata(2, 1), "1 is not true or false"),  # no truthiness
+        (lambda v: v.cleanMetadata(2, "yes"), "'yes' is not true or false"),
+        (lambda v: v.reinitializeLockspace(""), "'' is not true or false"),
+        (lambda v: v.cleanMetadata(True), "expected an integer"),
+        (lambda v: v.cleanMetadata(2, False, "extra"), "3 arguments given, at most 2 expected"),
+        (lambda v: v.cleanMetadata(2, hostId=2), "parameter 'hostId' given twice"),
+        (lambda v: v.cleanMetadata(), "missing parameter 'hostId'"),
+        (lambda v: v.migrateVM(hostId="-3"), "is negative"),
+        (lambda v: v.getSharedConfig("k", "he_elsewhere"), "'he_elsewhere' is not one of he_local, he_shared"),
+        (lambda v: v.setSharedConfig("k", 5), "expected a string"),
+    ],
+)
+def test_the_verbs_refuse_bad_arguments_whoever_calls_them(fake_verbs, call, message):
+    backend, verbs = fake_verbs
+    with pytest.raises(InvalidParams, match=message):
+        call(verbs)
+    assert (backend.global_maintenance, backend.local, backend.cleaned, backend.migrations) == (False, False, [], [])
 
 
 def test_strings_from_vdsm_client_are_coerced(fake_api):
