@@ -45,7 +45,7 @@ from vdsm_hosted_engine.virt.runtime import VmRuntime
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "hosted-engine.sock"
-STATUS_EVENT = "|hosted-engine|status"
+STATUS_EVENT = "|hosted-engine|status|"  # + the host id: VDSM's |<namespace>|<name>|<id>
 DEFAULT_HOOKS_DIR = config_.HostConfig.hooks_dir  # hosted-engine.conf's default
 MIGRATE_ANSWER_TIMEOUT = 30.0  # an agent cycle blocked this long is stuck on storage or libvirt
 
@@ -152,7 +152,7 @@ class Daemon:
         if key != self._last_event:
             self._last_event = key
             self.server.notify(
-                STATUS_EVENT,
+                f"{STATUS_EVENT}{self.host_id}",
                 {
                     "hostId": self.host_id,
                     "state": decision.state.value,

@@ -122,7 +122,7 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
     events.call("HostedEngine.getScore")
     events.close()
     assert any(
-        e["method"] == "|hosted-engine|status" and e["params"]["state"] == "GlobalMaintenance" for e in events.events
+        e["method"] == "|hosted-engine|status|1" and e["params"]["state"] == "GlobalMaintenance" for e in events.events
     )
 
     bad = cli(conf, "call", "setMaintenance", "mode=partial")
