@@ -27,7 +27,7 @@ setup(
     extras_require={
         "tui": ["textual>=0.50"],
         "lab": ["fusepy>=3"],
-        "test": ["pytest>=7", "hypothesis>=6", "ruff", "textual>=0.50", "fusepy>=3"],
+        "test": ["pytest>=7", "hypothesis>=6", "ruff", "textual>=0.50", "fusepy>=3", "aiosmtpd>=1.4"],
     },
     entry_points={
         "console_scripts": [

@@ -219,6 +219,13 @@ HOST_KEYS: tuple[Key, ...] = (
     _key(
         "pki_dir", parse_abspath, "/etc/pki/vdsm", "VDSM's PKI: certs/vdsmcert.pem, keys/vdsmkey.pem, certs/cacert.pem"
     ),
+    _key(
+        "smtp_password_file",
+        parse_abspath,
+        "/etc/ovirt-hosted-engine/smtp-password",
+        "the SMTP password for he.smtpUser (first line; root-only, mode 0600)",
+    ),
+    _key("smtp_ca_file", parse_abspath, None, "CA certificates the SMTP server's is checked against (default: system)"),
 )
 
 SCORE_KEYS: tuple[Key, ...] = (
@@ -267,6 +274,8 @@ class HostConfig:
     migration_data_uri: str | None = None
     migration_unsafe: bool = False
     pki_dir: str = "/etc/pki/vdsm"
+    smtp_password_file: str = "/etc/ovirt-hosted-engine/smtp-password"
+    smtp_ca_file: str | None = None
     source: str = field(default="", compare=False)
 
 

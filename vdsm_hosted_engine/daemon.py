@@ -26,6 +26,7 @@ from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
 from vdsm_hosted_engine.ha import ha_conf
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
+from vdsm_hosted_engine.ha.notify import Notifications
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind
 from vdsm_hosted_engine.hooks import lease_hook
@@ -121,11 +122,20 @@ class Daemon:
         )
         os.makedirs(conf.run_dir, exist_ok=True)
         self.ha_conf = ha_conf.path_for(conf.source, conf.run_dir)
-        self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, self.ha_conf, conf.hooks_dir)
+        hostname = conf.hostname or os.uname().nodename
+        self.notifier = Notifications(
+            self.host_id,
+            hostname,
+            lambda: self.shared_config().read()[0],
+            conf.smtp_password_file,
+            conf.smtp_ca_file,
+        )
+        self.env = RealEnv(
+            self.host_id, self.domain, self.runtime, self.broker, self.ha_conf, conf.hooks_dir, notifier=self.notifier
+        )
         self.env.migration_uri, self.env.migration_data_uri = conf.migration_uri, conf.migration_data_uri
         self.env.migration_unsafe = conf.migration_unsafe
         self.runtime.on_event = self.env.wake
-        hostname = conf.hostname or os.uname().nodename
         self.agent = Agent(
             self.env,
             AgentConfig(
@@ -148,6 +158,7 @@ class Daemon:
     # -- events --------------------------------------------------------------------------------
 
     def _decided(self, decision: Decision) -> None:
+        self.notifier.transition(decision.state.value, decision.sentence)
         key = (decision.state.value, decision.score)
         if key != self._last_event:
             self._last_event = key
@@ -285,10 +296,12 @@ class Daemon:
             self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=context)
         self.server.start()
         self.broker.start()
+        self.notifier.start()
         self.systemd.notify("READY=1")
         try:
             self.agent.run()
         finally:
+            self.notifier.stop(timeout=1.0)
             self.broker.stop()
             self.server.stop()
             self.runtime.close()
