@@ -23,7 +23,7 @@ setup(
     package_data={"vdsm_hosted_engine": ["lab/*.c", "lab/*.sh", "verbs/*.yml"]},
     # sanlock, libvirt and lxml come from the distribution (python3-sanlock has no
     # PyPI release); the venv is made with --system-site-packages to see them.
-    install_requires=["PyYAML>=6"],
+    install_requires=["PyYAML>=6", "prometheus_client>=0.17"],
     extras_require={
         "tui": ["textual>=0.50"],
         "lab": ["fusepy>=3"],

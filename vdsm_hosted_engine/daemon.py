@@ -23,7 +23,7 @@ from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonito
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
-from vdsm_hosted_engine.ha import ha_conf
+from vdsm_hosted_engine.ha import ha_conf, metrics
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
 from vdsm_hosted_engine.ha.notify import Notifications
@@ -150,6 +150,8 @@ class Daemon:
             ),
         )
         self.agent.listener = self._decided
+        self.metrics = metrics.Metrics(self._metrics_view, conf.metrics_textfile)
+        self.agent.timing = self.metrics.observe
         self.systemd = Notifier()
         self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
         self.server = Server(methods(HostedEngine(self), Schema.load()))
@@ -159,6 +161,7 @@ class Daemon:
 
     def _decided(self, decision: Decision) -> None:
         self.notifier.transition(decision.state.value, decision.sentence)
+        self.metrics.decided(decision, self.agent.last_snapshot)
         key = (decision.state.value, decision.score)
         if key != self._last_event:
             self._last_event = key
@@ -171,6 +174,14 @@ class Daemon:
                     "sentence": decision.sentence,
                 },
             )
+
+    def _metrics_view(self) -> metrics.View:
+        """The agent's last cycle, for a scrape (any thread; reads whole objects only)."""
+        a = self.agent
+        status = self.broker.status()
+        return metrics.View(
+            self.host_id, a.last, a.last_snapshot, a.score, a.board, status, a.config.vm_mem_mib, a.joined
+        )
 
     # -- the verbs' backend --------------------------------------------------------------------
 
@@ -297,10 +308,16 @@ class Daemon:
         self.server.start()
         self.broker.start()
         self.notifier.start()
+        scrape = metrics.serve(
+            self.metrics.registry, self.conf.metrics_address, self.conf.metrics_port, self.conf.pki_dir
+        )
         self.systemd.notify("READY=1")
         try:
             self.agent.run()
         finally:
+            if scrape is not None:
+                scrape.shutdown()
+                scrape.server_close()
             self.notifier.stop(timeout=1.0)
             self.broker.stop()
             self.server.stop()
