@@ -23,10 +23,9 @@ from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonito
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
-from vdsm_hosted_engine.ha import ha_conf, metrics
+from vdsm_hosted_engine.ha import ha_conf, metrics, notify
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
-from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
-from vdsm_hosted_engine.ha.notify import Notifications
+from vdsm_hosted_engine.ha.fsm import Decision, State, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind
 from vdsm_hosted_engine.hooks import lease_hook
@@ -47,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "hosted-engine.sock"
 STATUS_EVENT = "|hosted-engine|status"
+NOTIFICATION_EVENT = "|hosted-engine|event"  # each state transition and alert (hosted-engine --events --follow)
 DEFAULT_HOOKS_DIR = config_.HostConfig.hooks_dir  # hosted-engine.conf's default
 MIGRATE_ANSWER_TIMEOUT = 30.0  # an agent cycle blocked this long is stuck on storage or libvirt
 
@@ -123,12 +123,13 @@ class Daemon:
         os.makedirs(conf.run_dir, exist_ok=True)
         self.ha_conf = ha_conf.path_for(conf.source, conf.run_dir)
         hostname = conf.hostname or os.uname().nodename
-        self.notifier = Notifications(
+        self.notifier = notify.Notifications(
             self.host_id,
             hostname,
             lambda: self.shared_config().read()[0],
             conf.smtp_password_file,
             conf.smtp_ca_file,
+            state=State.START.value,
         )
         self.env = RealEnv(
             self.host_id, self.domain, self.runtime, self.broker, self.ha_conf, conf.hooks_dir, notifier=self.notifier
@@ -155,6 +156,7 @@ class Daemon:
         self.systemd = Notifier()
         self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
         self.server = Server(methods(HostedEngine(self), Schema.load()))
+        self.notifier.on_event = lambda event: self.server.notify(NOTIFICATION_EVENT, notify.as_dict(event))
         self._last_event: tuple[str, int] | None = None
 
     # -- events --------------------------------------------------------------------------------
@@ -206,6 +208,10 @@ class Daemon:
 
     def monitor_status(self) -> dict[str, Any]:
         return self.broker.status()
+
+    def events(self) -> list[dict[str, Any]]:
+        """This host's last state transitions and alerts, oldest first."""
+        return [notify.as_dict(event) for event in list(self.notifier.recent)]
 
     def set_global_maintenance(self, enabled: bool) -> None:
         self.whiteboard_file.set_global_maintenance(self.host_id, enabled)

@@ -83,6 +83,7 @@ def test_dependencies(built):
         "python3-sanlock",
         "python3-lxml",
         "python3-pyyaml",
+        "python3-prometheus_client",
         "sanlock",
         "libvirt-daemon-driver-qemu",
         "libvirt-lock-sanlock",

@@ -26,7 +26,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.ha import mail
@@ -47,6 +48,7 @@ class Event:
     detail: str  # `Old-New` for a transition, the text for an alert
     sentence: str  # the agent's cycle sentence (transitions)
     wall: float  # seconds since the epoch
+    number: int = 0  # 1, 2, ... in the order this daemon saw them (a follower skips what it has)
 
     @property
     def key(self) -> str:
@@ -104,6 +106,17 @@ class Throttle:
         return min(ends) if ends else None
 
 
+def as_dict(event: Event) -> dict[str, Any]:
+    """The wire form (getEvents, the `|hosted-engine|event` stream)."""
+    return {
+        "number": event.number,
+        "time": event.wall,
+        "kind": event.kind,
+        "detail": event.detail,
+        "sentence": event.sentence,
+    }
+
+
 def subject(event: Event, hostname: str, host_id: int) -> str:
     where = f"{hostname} (host {host_id})"
     if event.kind == TRANSITION:
@@ -136,7 +149,9 @@ class Notifications:
         ca_file: str | None = None,
         queue_size: int = QUEUE_SIZE,
         smtp_timeout: float = 10.0,
+        state: str | None = None,
     ) -> None:
+        """`state`: the agent's state before its first cycle (a change from it is an event)."""
         self.host_id = host_id
         self.hostname = hostname
         self.load = load
@@ -150,7 +165,9 @@ class Notifications:
         self.sent = 0
         self.failed = 0
         self.on_event: Callable[[Event], None] | None = None  # told of every event (metrics)
-        self._state: str | None = None
+        self._state = state
+        self._numbered = 0
+        self._lock = threading.Lock()
         self._problem = ""
         self._thread: threading.Thread | None = None
 
@@ -166,7 +183,10 @@ class Notifications:
         self._put(Event(ALERT, text, "", time.time()))
 
     def _put(self, event: Event) -> None:
-        self.recent.append(event)
+        with self._lock:
+            self._numbered += 1
+            event = replace(event, number=self._numbered)
+            self.recent.append(event)
         if self.on_event is not None:
             self.on_event(event)
         try:
