@@ -211,7 +211,7 @@ class Daemon:
 
     def events(self) -> list[dict[str, Any]]:
         """This host's last state transitions and alerts, oldest first."""
-        return [notify.as_dict(event) for event in list(self.notifier.recent)]
+        return [notify.as_dict(event) for event in self.notifier.events()]
 
     def set_global_maintenance(self, enabled: bool) -> None:
         self.whiteboard_file.set_global_maintenance(self.host_id, enabled)

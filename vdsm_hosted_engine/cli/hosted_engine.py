@@ -73,12 +73,12 @@ def _events(args: argparse.Namespace) -> int:
         events = client.call("HostedEngine.getEvents")["events"]
         for event in events:
             print(json.dumps(event, sort_keys=True) if args.json else event_line(event), flush=True)
-        last = events[-1]["number"] if events else 0
+        listed = events[-1]["number"] if events else 0
         while args.follow:
             message = client.next_event()
             event = message.get("params", {})
-            if message.get("method") == "|hosted-engine|event" and event.get("number", 0) > last:
-                last = event["number"]
+            # Two threads (the agent's, an alert's) may publish out of order: skip only what was listed.
+            if message.get("method") == "|hosted-engine|event" and event.get("number", 0) > listed:
                 print(json.dumps(event, sort_keys=True) if args.json else event_line(event), flush=True)
     except KeyboardInterrupt:
         pass

@@ -164,7 +164,7 @@ class Notifications:
         self.dropped = 0
         self.sent = 0
         self.failed = 0
-        self.on_event: Callable[[Event], None] | None = None  # told of every event (metrics)
+        self.on_event: Callable[[Event], None] | None = None  # told of every event (the daemon's event stream)
         self._state = state
         self._numbered = 0
         self._lock = threading.Lock()
@@ -182,19 +182,29 @@ class Notifications:
     def alert(self, text: str) -> None:
         self._put(Event(ALERT, text, "", time.time()))
 
+    def events(self) -> list[Event]:
+        """The last events, oldest first (any thread)."""
+        with self._lock:
+            return list(self.recent)
+
     def _put(self, event: Event) -> None:
         with self._lock:
             self._numbered += 1
             event = replace(event, number=self._numbered)
             self.recent.append(event)
         if self.on_event is not None:
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception:  # the stream is for onlookers: its bug must not cost the mail
+                logger.exception("bug in the notification event listener")
         try:
             self.queue.put_nowait(event)
         except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
-                logger.warning("notification queue full (the mail server is slow or hangs): %d dropped", self.dropped)
+            with self._lock:
+                self.dropped += 1
+                dropped = self.dropped
+            if dropped == 1 or dropped % 100 == 0:
+                logger.warning("notification queue full (the mail server is slow or hangs): %d dropped", dropped)
 
     # -- the worker -------------------------------------------------------------------------------
 
@@ -215,17 +225,17 @@ class Notifications:
     def _run(self) -> None:
         while True:
             due = self.throttle.next_due()
-            wait = None if due is None else max(0.0, due - time.monotonic())
             try:
-                event = self.queue.get(timeout=wait)
+                event = self.queue.get(timeout=None if due is None else max(0.0, due - time.monotonic()))
             except queue.Empty:
-                event = False
-            if event is None:
-                return
+                event = None  # a window ended: only its summary to send
+            else:
+                if event is None:
+                    return  # stop()
             try:
                 for summary in self.throttle.due(time.monotonic()):
                     self._send(summary.last, summary)
-                if event:
+                if event is not None:
                     self._handle(event)
             except Exception:  # a bug here must not end notifications for good
                 logger.exception("bug in the notification worker")
@@ -254,7 +264,9 @@ class Notifications:
             return
         self._problem = ""
         text = body(event, self.hostname, self.host_id, summary)
-        if mail.send(settings, mail.message(settings, subject(event, self.hostname, self.host_id), text)):
+        if mail.send(
+            settings, mail.message(settings, subject(event, self.hostname, self.host_id), text), self.smtp_timeout
+        ):
             self.sent += 1
         else:
             self.failed += 1
