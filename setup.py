@@ -23,11 +23,11 @@ setup(
     package_data={"vdsm_hosted_engine": ["lab/*.c", "lab/*.sh", "verbs/*.yml"]},
     # sanlock, libvirt and lxml come from the distribution (python3-sanlock has no
     # PyPI release); the venv is made with --system-site-packages to see them.
-    install_requires=["PyYAML>=6"],
+    install_requires=["PyYAML>=6", "prometheus_client>=0.17"],
     extras_require={
         "tui": ["textual>=0.50"],
         "lab": ["fusepy>=3"],
-        "test": ["pytest>=7", "hypothesis>=6", "ruff", "textual>=0.50", "fusepy>=3"],
+        "test": ["pytest>=7", "hypothesis>=6", "ruff", "textual>=0.50", "fusepy>=3", "aiosmtpd>=1.4"],
     },
     entry_points={
         "console_scripts": [

@@ -219,6 +219,21 @@ HOST_KEYS: tuple[Key, ...] = (
     _key(
         "pki_dir", parse_abspath, "/etc/pki/vdsm", "VDSM's PKI: certs/vdsmcert.pem, keys/vdsmkey.pem, certs/cacert.pem"
     ),
+    _key(
+        "smtp_password_file",
+        parse_abspath,
+        "/etc/ovirt-hosted-engine/smtp-password",
+        "the SMTP password for he.smtpUser (first line; root-only, mode 0600)",
+    ),
+    _key("smtp_ca_file", parse_abspath, None, "CA certificates the SMTP server's is checked against (default: system)"),
+    _key(
+        "metrics_address",
+        parse_ip,
+        "127.0.0.1",
+        "Prometheus metrics listener address (any other than loopback: TLS with the host's VDSM certificate)",
+    ),
+    _key("metrics_port", parse_int(0, 65535), 9731, "Prometheus metrics listener port (0: no listener)"),
+    _key("metrics_textfile", parse_abspath, None, "also write the metrics here for node_exporter's textfile collector"),
 )
 
 SCORE_KEYS: tuple[Key, ...] = (
@@ -267,6 +282,11 @@ class HostConfig:
     migration_data_uri: str | None = None
     migration_unsafe: bool = False
     pki_dir: str = "/etc/pki/vdsm"
+    smtp_password_file: str = "/etc/ovirt-hosted-engine/smtp-password"
+    smtp_ca_file: str | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = 9731
+    metrics_textfile: str | None = None
     source: str = field(default="", compare=False)
 
 

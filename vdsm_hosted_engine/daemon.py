@@ -23,9 +23,9 @@ from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonito
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.broker.monitors.storage import StorageMonitor
 from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
-from vdsm_hosted_engine.ha import ha_conf
+from vdsm_hosted_engine.ha import ha_conf, metrics, notify
 from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
-from vdsm_hosted_engine.ha.fsm import Decision, Timeouts
+from vdsm_hosted_engine.ha.fsm import Decision, State, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind
 from vdsm_hosted_engine.hooks import lease_hook
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "hosted-engine.sock"
 STATUS_EVENT = "|hosted-engine|status|"  # + the host id: VDSM's |<namespace>|<name>|<id>
+NOTIFICATION_EVENT = "|hosted-engine|event|"  # + the host id: each state transition and alert (--events --follow)
 DEFAULT_HOOKS_DIR = config_.HostConfig.hooks_dir  # hosted-engine.conf's default
 MIGRATE_ANSWER_TIMEOUT = 30.0  # an agent cycle blocked this long is stuck on storage or libvirt
 
@@ -121,11 +122,21 @@ class Daemon:
         )
         os.makedirs(conf.run_dir, exist_ok=True)
         self.ha_conf = ha_conf.path_for(conf.source, conf.run_dir)
-        self.env = RealEnv(self.host_id, self.domain, self.runtime, self.broker, self.ha_conf, conf.hooks_dir)
+        hostname = conf.hostname or os.uname().nodename
+        self.notifier = notify.Notifications(
+            self.host_id,
+            hostname,
+            lambda: self.shared_config().read()[0],
+            conf.smtp_password_file,
+            conf.smtp_ca_file,
+            state=State.START.value,
+        )
+        self.env = RealEnv(
+            self.host_id, self.domain, self.runtime, self.broker, self.ha_conf, conf.hooks_dir, notifier=self.notifier
+        )
         self.env.migration_uri, self.env.migration_data_uri = conf.migration_uri, conf.migration_data_uri
         self.env.migration_unsafe = conf.migration_unsafe
         self.runtime.on_event = self.env.wake
-        hostname = conf.hostname or os.uname().nodename
         self.agent = Agent(
             self.env,
             AgentConfig(
@@ -140,14 +151,21 @@ class Daemon:
             ),
         )
         self.agent.listener = self._decided
+        self.metrics = metrics.Metrics(self._metrics_view, conf.metrics_textfile)
+        self.agent.timing = self.metrics.observe
         self.systemd = Notifier()
         self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
         self.server = Server(methods(HostedEngine(self), Schema.load()))
+        self.notifier.on_event = lambda event: self.server.notify(
+            f"{NOTIFICATION_EVENT}{self.host_id}", notify.as_dict(event)
+        )
         self._last_event: tuple[str, int] | None = None
 
     # -- events --------------------------------------------------------------------------------
 
     def _decided(self, decision: Decision) -> None:
+        self.notifier.transition(decision.state.value, decision.sentence)
+        self.metrics.decided(decision, self.agent.last_snapshot)
         key = (decision.state.value, decision.score)
         if key != self._last_event:
             self._last_event = key
@@ -160,6 +178,14 @@ class Daemon:
                     "sentence": decision.sentence,
                 },
             )
+
+    def _metrics_view(self) -> metrics.View:
+        """The agent's last cycle, for a scrape (any thread; reads whole objects only)."""
+        a = self.agent
+        status = self.broker.status()
+        return metrics.View(
+            self.host_id, a.last, a.last_snapshot, a.score, a.board, status, a.config.vm_mem_mib, a.joined
+        )
 
     # -- the verbs' backend --------------------------------------------------------------------
 
@@ -184,6 +210,10 @@ class Daemon:
 
     def monitor_status(self) -> dict[str, Any]:
         return self.broker.status()
+
+    def events(self) -> list[dict[str, Any]]:
+        """This host's last state transitions and alerts, oldest first."""
+        return [notify.as_dict(event) for event in self.notifier.events()]
 
     def set_global_maintenance(self, enabled: bool) -> None:
         self.whiteboard_file.set_global_maintenance(self.host_id, enabled)
@@ -286,10 +316,18 @@ class Daemon:
             self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=context)
         self.server.start()
         self.broker.start()
+        self.notifier.start()
+        scrape = metrics.serve(
+            self.metrics.registry, self.conf.metrics_address, self.conf.metrics_port, self.conf.pki_dir
+        )
         self.systemd.notify("READY=1")
         try:
             self.agent.run()
         finally:
+            if scrape is not None:
+                scrape.shutdown()
+                scrape.server_close()
+            self.notifier.stop(timeout=1.0)
             self.broker.stop()
             self.server.stop()
             self.runtime.close()

@@ -60,6 +60,9 @@ def test_main_package_files(built):
         site[0] + "/daemon.py",
     ):
         assert path in files, path
+    docs = [f for f in files if "/doc/vdsm-hosted-engine" in f and f.endswith("/monitoring")]
+    assert len(docs) == 1, "the Prometheus alert rules and Grafana dashboard are shipped as docs"
+    assert {docs[0] + "/hosted-engine-alerts.yml", docs[0] + "/grafana-dashboard.json"} <= files
     configs = set(rpm("-qcp", built["main"]))
     assert {"/etc/ovirt-hosted-engine-ha/agent.conf", "/etc/logrotate.d/vdsm-hosted-engine"} <= configs
 
@@ -98,6 +101,7 @@ def test_dependencies(built):
         "python3-sanlock",
         "python3-lxml",
         "python3-pyyaml",
+        "python3-prometheus_client",
         "sanlock",
         "libvirt-daemon-driver-qemu",
         "libvirt-lock-sanlock",

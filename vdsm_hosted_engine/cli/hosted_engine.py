@@ -5,6 +5,7 @@
     hosted-engine --vm-start | --vm-shutdown | --vm-poweroff        (global maintenance only)
     hosted-engine --vm-migrate [--host-id=N]                          (live, from the host running it)
     hosted-engine --check-liveliness
+    hosted-engine --events [--follow] [--json]                        (this host's transitions and alerts)
     hosted-engine --clean-metadata [--host-id=N] [--force-cleanup]
     hosted-engine --set-shared-config KEY VALUE [--type=he_shared|he_local]
     hosted-engine --get-shared-config KEY [--type=he_shared|he_local]
@@ -51,6 +52,41 @@ def _call(args: argparse.Namespace, verb: str, params: dict[str, Any] | None = N
         client.close()
 
 
+def event_line(event: dict[str, Any]) -> str:
+    """One event for humans: UTC time, then `Old-New: sentence` or `ALERT: text`."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event["time"]))
+    if event["kind"] == "alert":
+        return f"{when}  ALERT: {event['detail']}"
+    return f"{when}  {event['detail']}: {event['sentence']}"
+
+
+def _events(args: argparse.Namespace) -> int:
+    """The daemon's last transitions and alerts; with --follow, then each new one as it comes (the
+    subscription is made before the list is read, and events already printed are skipped)."""
+    try:
+        client = Client.unix(_socket(args), window=args.timeout)
+    except OSError as e:
+        raise HostedEngineError(f"cannot reach the local vdsm-hosted-engine daemon: {e.strerror or e}") from None
+    try:
+        if args.follow:
+            client.subscribe_events()
+        events = client.call("HostedEngine.getEvents")["events"]
+        for event in events:
+            print(json.dumps(event, sort_keys=True) if args.json else event_line(event), flush=True)
+        listed = events[-1]["number"] if events else 0
+        while args.follow:
+            message = client.next_event()
+            event = message.get("params", {})
+            # Two threads (the agent's, an alert's) may publish out of order: skip only what was listed.
+            if str(message.get("method", "")).startswith("|hosted-engine|event|") and event.get("number", 0) > listed:
+                print(json.dumps(event, sort_keys=True) if args.json else event_line(event), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hosted-engine", description="manage the self-hosted Engine")
     action = parser.add_mutually_exclusive_group(required=True)
@@ -62,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         "--vm-poweroff",
         "--vm-migrate",
         "--check-liveliness",
+        "--events",
         "--clean-metadata",
         "--reinitialize-lockspace",
         "--check-deployed",
@@ -81,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     deploy_cli.add_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="with --configure-host: show the diff only")
     parser.add_argument("--root", default="/", help="with --configure-host: configure the files below this root")
-    parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape")
+    parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape; with --events")
+    parser.add_argument("--follow", action="store_true", help="with --events: go on printing new ones")
     parser.add_argument("--mode", choices=("global", "local", "none"))
     parser.add_argument("--host-id", type=int)
     parser.add_argument("--force-cleanup", action="store_true")
@@ -137,6 +175,8 @@ def _run(argv: list[str]) -> int:
         from vdsm_hosted_engine.cli import deploy as deploy_cli
 
         return deploy_cli.run(args)
+    if args.events:
+        return _events(args)
     if args.vm_status:
         status = _call(args, "getStatus")
         print(json.dumps(status, sort_keys=True) if args.json else render_text(status), end="\n" if args.json else "")

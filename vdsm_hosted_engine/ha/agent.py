@@ -145,6 +145,8 @@ class Agent:
         self.board_at = 0.0
         self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
         self.heartbeat: Callable[[], None] | None = None  # called every cycle, bug or not (watchdog)
+        self.timing: Callable[[str, float], None] | None = None  # ("cycle" | "whiteboard_read", seconds): metrics
+        self.score: score.Score | None = None  # the last cycle's score and its penalties, for the metrics
         self._seen: dict[int, tuple[int, float]] = {}
         self._answers = threading.Condition()
         self._asking = threading.Lock()
@@ -173,7 +175,9 @@ class Agent:
         storage_ok = monitors.storage_ok is not False if not monitors_ready else monitors.storage_ok is True
         storage_error = ""
         try:
+            reading = env.now()
             board = env.read_whiteboard()
+            self._timed("whiteboard_read", reading)
             self.board, self.board_at = board, now
             if board.global_valid:
                 self._global_maintenance = board.global_maintenance
@@ -210,7 +214,7 @@ class Agent:
             vm_running_here=vm.running,
             start_retries=self.memory.retries(now, cfg.timeouts.restart_window),
         )
-        result_score = score.compute(cfg.score, inputs)
+        result_score = self.score = score.compute(cfg.score, inputs)
         value, detail = result_score.value, result_score.explain()
         if not storage_ok:
             value, detail = 0, "0 (storage unavailable)"
@@ -244,6 +248,7 @@ class Agent:
         traceback) and the cycle's sentence says so."""
         snapshot: Snapshot | None = None
         step = "refresh"
+        started = self.env.now()
         try:
             snapshot, monitors = self.refresh()
             self.last_snapshot = snapshot
@@ -265,6 +270,7 @@ class Agent:
             return None
         self._last_bug = ""
         self._log(decision)
+        self._timed("cycle", started)
         self.last = decision
         if snapshot.migrate_request is not None:
             target = next((a.target for a in decision.actions if a.kind is ActionKind.MIGRATE_VM), None)
@@ -358,6 +364,10 @@ class Agent:
             if seen is None or seen[0] != slot.timestamp:
                 self._seen[host_id] = (slot.timestamp, now)
         return {h: now - changed for h, (_, changed) in self._seen.items()}
+
+    def _timed(self, what: str, started: float) -> None:
+        if self.timing is not None:
+            self.timing(what, self.env.now() - started)
 
     def _recovered(self, what: str) -> None:
         if self._failing.pop(what, None) is not None:

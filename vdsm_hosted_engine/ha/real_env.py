@@ -2,8 +2,8 @@
 
 Slow actions (VM start, shutdown, destroy) run one at a time on a worker thread; the loop keeps
 ticking meanwhile and sees the result on a later tick. Joining the lockspace (~3 x io_timeout) also
-runs off the loop. Alerts are logged at ERROR, e-mailed when deploy configured SMTP (ha/mail.py, off
-the loop), and passed to the `hosted_engine_alert` hook point (scripts in
+runs off the loop. Alerts are logged at ERROR, handed to the notifier (ha/notify.py: e-mail off
+the loop, rate-limited), and passed to the `hosted_engine_alert` hook point (scripts in
 `<hooks_dir>/hosted_engine_alert/`, the message in env `HE_ALERT`) for any other monitoring.
 """
 
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.deadline import CallHung, Deadlines
 from vdsm_hosted_engine.errors import HostedEngineError, LockspaceBusy, SanlockError
-from vdsm_hosted_engine.ha import ha_conf, mail
+from vdsm_hosted_engine.ha import ha_conf
+from vdsm_hosted_engine.ha.notify import Notifications
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind, ActionResult, goes_ahead
 from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import HostLease, Liveness
 from vdsm_hosted_engine.storage.sanlock_resource import live_owner
-from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
 from vdsm_hosted_engine.virt import hooks
 from vdsm_hosted_engine.virt.runtime import VmError, VmRuntime
@@ -56,6 +56,7 @@ class RealEnv:
         hooks_dir: str | None = None,
         shutdown_grace: float = 120.0,
         call_timeout: float = 10.0,
+        notifier: Notifications | None = None,
     ) -> None:
         self.host_id = host_id
         self.domain = domain
@@ -67,6 +68,7 @@ class RealEnv:
         self.ha_conf = ha_conf_path  # ha.conf: local maintenance, kept across reboots
         self.hooks_dir = hooks_dir
         self.shutdown_grace = shutdown_grace
+        self.notifier = notifier
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._running: _Running | None = None  # the slow action under way (its own object per begin)
@@ -195,7 +197,7 @@ class RealEnv:
 
     def begin(self, action: Action) -> None:
         if action.kind is ActionKind.ALERT:
-            # Off the loop: the alert reads the storage domain and runs hook scripts (30 s each).
+            # Off the loop: the alert runs hook scripts (30 s each).
             threading.Thread(target=self._alert, args=(action.detail,), name="alert", daemon=True).start()
             return
         if action.kind is ActionKind.ABORT_MIGRATION:
@@ -261,21 +263,13 @@ class RealEnv:
             result, self._result = self._result, None
             return (self._running.kind if self._running else None), result
 
-    def _alert(self, message: str) -> threading.Thread | None:
-        """Log, e-mail (when deploy configured SMTP) and run the alert hook point."""
+    def _alert(self, message: str) -> None:
+        """Log, notify (the notifier e-mails it on its own thread) and run the alert hook point."""
         logger.error("ALERT: %s", message)
-        sending = None
-        try:
-            values, _version = SharedConfig(self.domain.shared_conf_path).read()
-            settings = mail.MailSettings.from_shared(values)
-        except HostedEngineError as e:
-            logger.warning("cannot read the alert settings: %s", e)
-            settings = None
-        if settings is not None:
-            hostname = os.uname().nodename
-            sending = mail.send_in_background(settings, mail.message(settings, self.host_id, hostname, message))
+        if self.notifier is not None:
+            self.notifier.alert(message)
         if not self.hooks_dir:
-            return sending
+            return
         for script in hooks.scripts(self.hooks_dir, ALERT_HOOK_POINT):
             try:
                 subprocess.run(
@@ -287,7 +281,6 @@ class RealEnv:
                 )
             except (OSError, subprocess.TimeoutExpired) as e:
                 logger.warning("alert hook %s failed: %s", script, e)
-        return sending
 
     # -- monitors and flags ----------------------------------------------------------------------
 

@@ -62,6 +62,14 @@ class Client:
             Frame("SUBSCRIBE", {"destination": EVENT_QUEUE, "id": str(uuid.uuid4()), "ack": "auto"}).encode()
         )
 
+    def next_event(self) -> dict[str, Any]:
+        """The next event of the subscription (`subscribe_events` first); waits while the server's
+        heart-beats keep coming."""
+        if not self.events:
+            frame = self._receive(lambda f: f.command == "MESSAGE" and f.headers.get("destination") == EVENT_QUEUE)
+            self.events.append(json.loads(frame.body))
+        return self.events.pop(0)
+
     def _receive(self, wanted) -> Frame:
         for index, frame in enumerate(self._pending):
             if wanted(frame):

@@ -12,11 +12,73 @@ import contextlib
 import os
 import re
 import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from vdsm_hosted_engine.config import parse_choice, parse_float, parse_host, parse_int
 from vdsm_hosted_engine.errors import CorruptBlock, InvalidRequest, StorageUnavailable
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RESERVED = ("version", "crc32")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+SMTP_SECURITY = ("none", "starttls", "ssl")
+DEFAULT_NOTIFY_PATTERN = "maintenance|start|stop|migrate|up|down"  # oVirt's broker.conf state_transition
+
+
+def parse_email(text: str) -> str:
+    if not _EMAIL.match(text):
+        raise ValueError("not an e-mail address")
+    return text
+
+
+def parse_emails(text: str) -> tuple[str, ...]:
+    found = tuple(parse_email(part.strip()) for part in text.split(",") if part.strip())
+    if not found:
+        raise ValueError("must be one or more e-mail addresses, separated by commas")
+    return found
+
+
+def parse_regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as e:
+        raise ValueError(f"not a regular expression ({e})") from None
+
+
+def parse_server(text: str) -> str:
+    """A host name or address; empty turns the e-mail off."""
+    return parse_host(text) if text else ""
+
+
+def parse_user(text: str) -> str:
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("must be a user name without spaces")
+    return text
+
+
+# Keys whose values are checked: when set (setSharedConfig refuses a bad one, nothing is written)
+# and when read by their user (`checked`), so a value stored before (a hand edit, an older version)
+# is reported by the reader in one sentence, never a crash. Keys not listed are free text.
+VALUE_CHECKS: dict[str, Callable[[str], Any]] = {
+    "he.smtpServer": parse_server,
+    "he.smtpPort": parse_int(1, 65535),
+    "he.smtpSecurity": parse_choice(*SMTP_SECURITY),
+    "he.smtpUser": parse_user,
+    "he.sourceEmail": parse_email,
+    "he.destEmails": parse_emails,
+    "he.notifyPattern": parse_regex,
+    "he.notifyWindow": parse_float(0.0, 86400.0),
+}
+
+
+def checked(values: Mapping[str, str], key: str, default: str) -> Any:
+    """`key`'s parsed value (`default` when absent); InvalidRequest naming the key when invalid."""
+    text = values.get(key, default)
+    parse = VALUE_CHECKS[key]
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise InvalidRequest(f"{key}: {text!r}: {e}") from None
 
 
 def _crc(text: str) -> str:
@@ -76,6 +138,8 @@ class SharedConfig:
             raise InvalidRequest(f"{key!r} is not a valid shared configuration key")
         if "\n" in value or "\0" in value:
             raise InvalidRequest("a shared configuration value must be one line")
+        if key in VALUE_CHECKS:
+            checked({key: value}, key, value)
         values, version = self.read()
         values[key] = value
         tmp = f"{self.path}.{os.getpid()}.tmp"

@@ -121,6 +121,9 @@ class HostedEngine:
     def getScore(self) -> dict[str, Any]:
         return self._run("getScore")
 
+    def getEvents(self) -> dict[str, Any]:
+        return self._run("getEvents")
+
     def setMaintenance(self, mode: str) -> dict[str, Any]:
         return self._run("setMaintenance", mode)
 

@@ -8,6 +8,7 @@ codes; and SIGTERM publishes `stopped` and ends the daemon cleanly."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -31,6 +32,13 @@ def host_conf_text(tmp_path, storage, health_port=1):
     )
 
 
+def free_port():
+    """A loopback port free now (the kernel's pick, released for the daemon to take)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
 def tmp_daemon(tmp_path, tmp_domain, monkeypatch):
     """host 1's sanlock daemon and vdsm-hosted-engine process (with our hooks installed), stopped
@@ -48,7 +56,8 @@ def tmp_daemon(tmp_path, tmp_domain, monkeypatch):
         tmp_path,
         monkeypatch,
         ["before_vm_start", "after_vm_destroy"],
-        host_conf_text(tmp_path, tmp_domain.path, health.server_port),
+        host_conf_text(tmp_path, tmp_domain.path, health.server_port)
+        + f"metrics_port={free_port()}\nmetrics_textfile={tmp_path}/metrics.prom\n",
     )
     log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(

@@ -1,9 +1,11 @@
 """The shared configuration file: versioned, checksummed, replaced atomically; damage refused."""
 
+import re
+
 import pytest
 
 from vdsm_hosted_engine.errors import CorruptBlock, InvalidRequest
-from vdsm_hosted_engine.storage.shared_config import SharedConfig
+from vdsm_hosted_engine.storage.shared_config import SharedConfig, checked, render
 
 
 def test_set_get_and_version(tmp_path):
@@ -39,3 +41,54 @@ def test_damage_is_detected(tmp_path):
     (tmp_path / "c").write_text("a=1\n")
     with pytest.raises(CorruptBlock, match="no crc32 line"):
         conf.read()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("he.smtpPort", "twenty-five", "he.smtpPort: 'twenty-five': not an integer"),
+        ("he.smtpPort", "70000", "he.smtpPort: '70000': must be <= 65535"),
+        ("he.smtpServer", "mail server", "not an IP address or a valid host name"),
+        ("he.smtpSecurity", "tls", "must be one of none, starttls, ssl"),
+        ("he.smtpUser", "two words", "without spaces"),
+        ("he.sourceEmail", "root", "not an e-mail address"),
+        ("he.destEmails", "ops@example.com,,nobody", "not an e-mail address"),
+        ("he.destEmails", " , ", "one or more e-mail addresses"),
+        ("he.notifyPattern", "up|(down", "not a regular expression"),
+        ("he.notifyWindow", "-1", "must be >= 0"),
+    ],
+)
+def test_notification_settings_are_checked_when_set(tmp_path, key, value, message):
+    conf = SharedConfig(str(tmp_path / "c"))
+    conf.set(key.replace("he.", "other."), value)  # the same value under an unchecked key is free text
+    before = (tmp_path / "c").read_bytes()
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        conf.set(key, value)
+    assert (tmp_path / "c").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("he.smtpPort", "587"),
+        ("he.smtpServer", ""),  # mail off
+        ("he.smtpServer", "mail.example.com"),
+        ("he.smtpSecurity", "starttls"),
+        ("he.destEmails", "ops@example.com, dba@example.com"),
+        ("he.notifyPattern", "maintenance|start|stop|migrate|up|down"),
+        ("he.notifyWindow", "0"),
+    ],
+)
+def test_good_notification_settings_are_stored(tmp_path, key, value):
+    conf = SharedConfig(str(tmp_path / "c"))
+    conf.set(key, value)
+    assert conf.get(key) == value
+
+
+def test_a_bad_value_stored_before_is_reported_by_its_reader(tmp_path):
+    path = tmp_path / "c"
+    path.write_text(render({"he.smtpPort": "abc"}, 1))  # a hand edit, or an older version's write
+    values, _ = SharedConfig(str(path)).read()
+    with pytest.raises(InvalidRequest, match=re.escape("he.smtpPort: 'abc': not an integer")):
+        checked(values, "he.smtpPort", "25")
+    assert checked({}, "he.smtpPort", "25") == 25

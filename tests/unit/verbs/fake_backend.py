@@ -25,6 +25,9 @@ class FakeBackend:
         self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
         self.owner = None
 
+    def events(self):
+        return [{"number": 1, "time": 1.5, "kind": "transition", "detail": "EngineDown-EngineStart", "sentence": "s"}]
+
     def lease_owner(self):
         return self.owner
 

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from vdsm_hosted_engine.daemon import STATUS_EVENT
+from vdsm_hosted_engine.daemon import NOTIFICATION_EVENT, STATUS_EVENT
 from vdsm_hosted_engine.ha.fsm import State
 from vdsm_hosted_engine.verbs.schema import SCHEMA_FILE
 
@@ -94,7 +94,8 @@ def test_every_type_member_and_enum_value_is_documented():
 def test_the_status_event_is_declared_with_the_agents_states():
     api_types, _ = _entries(SCHEMA_FILE)
     event_types, events = _entries(EVENTS_FILE)
-    assert list(events) == [STATUS_EVENT]  # VDSM's form: the event's id after the last | is cut
+    # VDSM's form: the event's id after the last | is cut
+    assert list(events) == [STATUS_EVENT, NOTIFICATION_EVENT]
     params = {p["name"]: p for p in events[STATUS_EVENT]["params"]}
     assert set(params) == {"notify_time", "hostId", "state", "score", "sentence"}
     assert params["state"]["type"] is event_types["AgentState"]
@@ -203,6 +204,7 @@ def test_every_verbs_answer_conforms_to_its_declared_return(tmp_path):
         ("getStatus", {}),
         ("getMonitorStatus", {}),
         ("getScore", {}),
+        ("getEvents", {}),
         ("checkLiveliness", {}),
         ("getFailoverCapacity", {}),
         ("getResourceUsage", {}),

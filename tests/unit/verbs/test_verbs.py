@@ -263,3 +263,18 @@ def test_reinitialize_lockspace_refusals(fake_api):
     backend.owner = None
     assert api["HostedEngine.reinitializeLockspace"]({"force": "true"}) is True
     assert backend.actions == ["reinit"]
+
+
+def test_set_shared_config_refuses_a_bad_smtp_port_and_writes_nothing(fake_api, tmp_path):
+    from vdsm_hosted_engine.storage.shared_config import SharedConfig
+
+    backend, api = fake_api
+    backend.shared_config = lambda: SharedConfig(str(tmp_path / "shared.conf"))
+    api["HostedEngine.setSharedConfig"]({"key": "he.smtpPort", "value": "25"})
+    with pytest.raises(InvalidRequest, match=r"^he.smtpPort: '25x': not an integer$"):
+        api["HostedEngine.setSharedConfig"]({"key": "he.smtpPort", "value": "25x"})
+    assert api["HostedEngine.getSharedConfig"]({"key": "he.smtpPort"}) == {
+        "key": "he.smtpPort",
+        "value": "25",
+        "version": 1,
+    }
