@@ -94,11 +94,11 @@ def main() -> None:
         return f"{statistics.quantiles(values, n=10)[q - 1] * 1000:7.2f}"
 
     print(f"whiteboard cycle: {constants.MAX_HOST_ID} slots filled, {constants.METADATA_SIZE} bytes, {args.runs} runs")
-    print(f"{'':28}{'median ms':>10}{'p90 ms':>10}")
-    print(f"{'full: read':28}{ms(reads):>10}{ms(reads, 9):>10}")
-    print(f"{'full: decode':28}{ms(decodes):>10}{ms(decodes, 9):>10}")
-    print(f"{'full cycle':28}{ms(fulls):>10}{ms(fulls, 9):>10}   (target: <= 20 ms)")
-    print(f"{f'steady cycle ({CHANGED_PER_CYCLE} slots changed)':28}{ms(steadies):>10}{ms(steadies, 9):>10}", end="")
+    print(f"{'':32}{'median ms':>10}{'p90 ms':>10}")
+    print(f"{'full: read':32}{ms(reads):>10}{ms(reads, 9):>10}")
+    print(f"{'full: decode':32}{ms(decodes):>10}{ms(decodes, 9):>10}")
+    print(f"{'full cycle':32}{ms(fulls):>10}{ms(fulls, 9):>10}   (target: <= 20 ms)")
+    print(f"{f'steady cycle ({CHANGED_PER_CYCLE} slots changed)':32}{ms(steadies):>10}{ms(steadies, 9):>10}", end="")
     print("   (target: <= 5 ms)")
 
 

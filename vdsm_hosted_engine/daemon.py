@@ -115,8 +115,8 @@ class Daemon:
                 MemoryMonitor(cgroup=conf.host_cgroup, interval=interval),
                 CpuLoadMonitor(self.runtime.cpu_seconds, cgroup=conf.host_cgroup, interval=interval),
                 EngineHealthMonitor(self.runtime.status, url, interval=interval, timeout=min(20.0, 4 * interval)),
-                StorageMonitor(
-                    self.whiteboard_file.read_bytes, lambda: self.lockspace.holds(self.host_id), interval=interval
+                StorageMonitor(  # one 4 KiB block: the agent reads the whole area each tick already
+                    self.whiteboard_file.read_global, lambda: self.lockspace.holds(self.host_id), interval=interval
                 ),
             ]
         )
