@@ -14,7 +14,8 @@ from vdsm_hosted_engine.cli import hosted_engine
 VM_ID = "5c0a6f3e-9a53-4f0c-8a53-0a8c0c2ff1a1"
 
 # What --vm-status must not load: libvirt, lxml and the deploy code (deploy's options), yaml and the
-# verb schema, TLS, the storage code (the whiteboard codec, sanlock), the RPC server and its threads.
+# verb schema, TLS, the storage code (the whiteboard codec, sanlock), the RPC server and its threads,
+# shutil.
 HEAVY = (
     "libvirt",
     "lxml",
@@ -28,6 +29,7 @@ HEAVY = (
     "vdsm_hosted_engine.verbs",
     "vdsm_hosted_engine.storage",
     "vdsm_hosted_engine.rpc.server",
+    "shutil",  # argparse's help width: bz2, lzma, fnmatch with it
 )
 
 PROBE = """
@@ -109,3 +111,10 @@ def test_help_lists_every_command_and_deploys_options(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--set-shared-config" in out and "--config-append" in out
+
+
+def test_help_width_follows_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    assert hosted_engine._width() == 58
+    monkeypatch.setenv("COLUMNS", "wide")
+    assert hosted_engine._width() >= 1  # the terminal's, or argparse's 80 - 2 without one
