@@ -111,17 +111,35 @@ def test_what_a_read_returned_does_not_change_with_the_next_read(tmp_board):
     assert area == before and board.hosts[1].timestamp == 101
 
 
+def buffer_mapping(reader):
+    """The /proc/self/smaps entry (header line, VmFlags) of the reader's read buffer."""
+    address = ctypes.addressof(ctypes.c_char.from_buffer(reader._buffer))
+    header = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if "-" in line.split()[0] and not line.split()[0].endswith(":"):
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            header = line if start <= address < end else None
+        elif header is not None and line.startswith("VmFlags:"):
+            return header, line.split()[1:]
+    raise AssertionError("the buffer is not in /proc/self/smaps")
+
+
 def test_the_read_buffer_is_private_memory(tmp_board):
     """A MAP_SHARED anonymous map is shmem: slower to fault in and to read into."""
     reader = WhiteboardFile(tmp_board)
     reader.read()
-    address = ctypes.addressof(ctypes.c_char.from_buffer(reader._buffer))
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        start, end = (int(x, 16) for x in line.split()[0].split("-"))
-        if start <= address < end:
-            assert line.split()[1].endswith("p"), line
-            return
-    raise AssertionError("the buffer is not in /proc/self/maps")
+    header, _flags = buffer_mapping(reader)
+    assert header.split()[1].endswith("p"), header
+
+
+@pytest.mark.skipif(
+    not Path("/sys/kernel/mm/transparent_hugepage/enabled").exists(), reason="this kernel has no transparent huge pages"
+)
+def test_the_read_buffer_asks_for_huge_pages(tmp_board):
+    reader = WhiteboardFile(tmp_board)
+    reader.read()
+    _header, flags = buffer_mapping(reader)
+    assert "hg" in flags, flags
 
 
 def test_concurrent_reads_through_one_reader_agree(tmp_board):
