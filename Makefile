@@ -32,6 +32,7 @@ demo: setup
 	$(PY) -m vdsm_hosted_engine.cli.lab demo
 
 bench: setup
+	$(PY) bench/cli.py
 	$(PY) bench/whiteboard.py
 	$(PY) bench/rpc_latency.py
 	$(PY) bench/sim_campaign.py

@@ -28,6 +28,7 @@ from vdsm_hosted_engine.ha.agent import Agent, AgentConfig
 from vdsm_hosted_engine.ha.fsm import Decision, State, Timeouts
 from vdsm_hosted_engine.ha.real_env import RealEnv
 from vdsm_hosted_engine.ha.snapshot import Action, ActionKind
+from vdsm_hosted_engine.ha.view import ClusterView
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.observations import VmStatus
@@ -115,8 +116,8 @@ class Daemon:
                 MemoryMonitor(cgroup=conf.host_cgroup, interval=interval),
                 CpuLoadMonitor(self.runtime.cpu_seconds, cgroup=conf.host_cgroup, interval=interval),
                 EngineHealthMonitor(self.runtime.status, url, interval=interval, timeout=min(20.0, 4 * interval)),
-                StorageMonitor(
-                    self.whiteboard_file.read_bytes, lambda: self.lockspace.holds(self.host_id), interval=interval
+                StorageMonitor(  # one 4 KiB block: the agent reads the whole area each tick already
+                    self.whiteboard_file.read_global, lambda: self.lockspace.holds(self.host_id), interval=interval
                 ),
             ]
         )
@@ -183,22 +184,28 @@ class Daemon:
         """The agent's last cycle, for a scrape (any thread; reads whole objects only)."""
         a = self.agent
         status = self.broker.status()
+        board = a.view.board if a.view is not None else None
         return metrics.View(
-            self.host_id, a.last, a.last_snapshot, a.score, a.board, status, a.config.vm_mem_mib, a.joined
+            self.host_id, a.last, a.last_snapshot, a.score, board, status, a.config.vm_mem_mib, a.joined
         )
 
     # -- the verbs' backend --------------------------------------------------------------------
 
+    def view(self) -> tuple[ClusterView, float]:
+        """The agent's last cycle's view and its age in seconds, for the read verbs: no storage I/O,
+        no sanlock call (only before the agent's first cycle, one of each)."""
+        view, now = self.agent.view, self.env.now()
+        if view is None:
+            view = ClusterView(self.whiteboard_file.read(), self.env.liveness() or {}, now)
+        return view, now - view.read_at
+
     def whiteboard(self, fresh: bool = False) -> Whiteboard:
-        """The agent's view from its last cycle while it is fresh (at most two ticks old): the verbs
-        then cost no storage I/O; otherwise, or when `fresh` (a precondition another host may have
-        just changed, e.g. global maintenance set on another host), one read of the whole area."""
-        board = self.agent.board
-        if not fresh and board is not None and self.env.now() - self.agent.board_at <= 2 * self.conf.tick:
-            return board
-        return self.whiteboard_file.read()
+        """The agent's last view or, when `fresh` (a precondition another host may have just
+        changed, e.g. global maintenance set on another host), one read of the whole area."""
+        return self.whiteboard_file.read() if fresh else self.view()[0].board
 
     def liveness(self) -> dict[int, Liveness] | None:
+        """sanlock's answer now (the actions' preconditions; the read verbs use `view`)."""
         return self.env.liveness()
 
     def lease_owner(self) -> int | None:

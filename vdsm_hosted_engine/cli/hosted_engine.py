@@ -17,6 +17,11 @@
 
 Errors: one line on stderr, exit 1 (traceback only with --debug). --check-liveliness exits 0 when the
 Engine is up, 1 otherwise, as oVirt's.
+
+Admins and monitoring run `--vm-status` in loops, so a command imports only what it needs: the
+client, the config loader and the status text at the top; deploy's options and code (libvirt,
+lxml), the verb schema (yaml) and the storage code only inside the commands that use them.
+tests/unit/cli/test_hosted_engine.py keeps it so.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from vdsm_hosted_engine import config as config_
-from vdsm_hosted_engine.cli.whiteboard_dump import render_text
+from vdsm_hosted_engine.cli.status_text import render_text
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.rpc.client import Client
 
@@ -87,44 +93,114 @@ def _events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hosted-engine", description="manage the self-hosted Engine")
-    action = parser.add_mutually_exclusive_group(required=True)
-    for flag in (
-        "--vm-status",
-        "--set-maintenance",
-        "--vm-start",
-        "--vm-shutdown",
-        "--vm-poweroff",
-        "--vm-migrate",
-        "--check-liveliness",
-        "--events",
-        "--clean-metadata",
-        "--reinitialize-lockspace",
-        "--check-deployed",
-        "--console",
-        "--configure-host",
-        "--deploy",
-        "--connect-storage",
-        "--disconnect-storage",
-    ):
-        action.add_argument(flag, action="store_true")
-    action.add_argument("--set-shared-config", nargs=2, metavar=("KEY", "VALUE"))
-    action.add_argument("--get-shared-config", metavar="KEY")
-    parser.add_argument("--type", choices=("he_shared", "he_local"), default="he_shared")
-    parser.add_argument("--force", action="store_true")
-    from vdsm_hosted_engine.cli import deploy as deploy_cli
+# The commands (mutually exclusive flags) and the options, each declared once. A command lists the
+# options it reads besides the common ones; `_parse` builds a parser of just that command when it
+# can, so `--vm-status` does not pay for the whole tree (nor for deploy's options, whose module
+# imports the deploy steps).
+_SWITCHES = (
+    "--vm-status",
+    "--set-maintenance",
+    "--vm-start",
+    "--vm-shutdown",
+    "--vm-poweroff",
+    "--vm-migrate",
+    "--check-liveliness",
+    "--events",
+    "--clean-metadata",
+    "--reinitialize-lockspace",
+    "--check-deployed",
+    "--console",
+    "--configure-host",
+    "--deploy",
+    "--connect-storage",
+    "--disconnect-storage",
+)
+_COMMANDS: dict[str, dict[str, Any]] = {
+    **{flag: {"action": "store_true"} for flag in _SWITCHES},
+    "--set-shared-config": {"nargs": 2, "metavar": ("KEY", "VALUE")},
+    "--get-shared-config": {"metavar": "KEY"},
+}
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "--type": {"choices": ("he_shared", "he_local"), "default": "he_shared"},
+    "--force": {"action": "store_true"},
+    "--dry-run": {"action": "store_true", "help": "with --configure-host: show the diff only"},
+    "--root": {"default": "/", "help": "with --configure-host: configure the files below this root"},
+    "--json": {"action": "store_true", "help": "with --vm-status: oVirt's JSON shape; with --events"},
+    "--follow": {"action": "store_true", "help": "with --events: go on printing new ones"},
+    "--mode": {"choices": ("global", "local", "none")},
+    "--host-id": {"type": int},
+    "--force-cleanup": {"action": "store_true"},
+}
+_USES: dict[str, tuple[str, ...]] = {
+    "--vm-status": ("--json",),
+    "--set-maintenance": ("--mode",),
+    "--vm-start": (),
+    "--vm-shutdown": (),
+    "--vm-poweroff": (),
+    "--vm-migrate": ("--host-id",),
+    "--check-liveliness": (),
+    "--events": ("--json", "--follow"),
+    "--clean-metadata": ("--host-id", "--force-cleanup"),
+    "--set-shared-config": ("--type",),
+    "--get-shared-config": ("--type",),
+    "--reinitialize-lockspace": ("--force",),
+    "--check-deployed": (),
+    "--console": (),
+    "--configure-host": ("--dry-run", "--root"),
+}
 
-    deploy_cli.add_arguments(parser)
-    parser.add_argument("--dry-run", action="store_true", help="with --configure-host: show the diff only")
-    parser.add_argument("--root", default="/", help="with --configure-host: configure the files below this root")
-    parser.add_argument("--json", action="store_true", help="with --vm-status: oVirt's JSON shape; with --events")
-    parser.add_argument("--follow", action="store_true", help="with --events: go on printing new ones")
-    parser.add_argument("--mode", choices=("global", "local", "none"))
-    parser.add_argument("--host-id", type=int)
-    parser.add_argument("--force-cleanup", action="store_true")
+
+def _width() -> int:
+    """The help width argparse would use (shutil.get_terminal_size's rule), without importing shutil:
+    with bz2, lzma and fnmatch that costs every `hosted-engine` process ~3 ms."""
+    try:
+        return int(os.environ["COLUMNS"]) - 2
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns - 2
+    except (AttributeError, ValueError, OSError):
+        return 78
+
+
+def _formatter(base: type[argparse.HelpFormatter]) -> Callable[[str], argparse.HelpFormatter]:
+    return lambda prog: base(prog, width=_width())
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command and option (deploy's included) or, given a command of `_USES`, that command alone:
+    its flag, its options and the common ones; the other commands' flags are None in its namespace."""
+    parser = argparse.ArgumentParser(
+        prog="hosted-engine",
+        description="manage the self-hosted Engine",
+        formatter_class=_formatter(argparse.HelpFormatter),
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    for flag in _COMMANDS if command is None else (command,):
+        action.add_argument(flag, **_COMMANDS[flag])
+    for option in _OPTIONS if command is None else _USES[command]:
+        parser.add_argument(option, **_OPTIONS[option])
+    if command is None:
+        from vdsm_hosted_engine.cli import deploy as deploy_cli
+
+        deploy_cli.add_arguments(parser)
+    else:
+        parser.set_defaults(**{flag[2:].replace("-", "_"): None for flag in _COMMANDS if flag != command})
     _common(parser)
     return parser
+
+
+def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """A command of `_USES` spelled out in full parses with its own parser; anything else (help,
+    abbreviations, --deploy, mistakes) with the whole tree, which also words the errors."""
+    command = next((arg for arg in argv if arg in _USES), None)
+    if command is not None and not {"-h", "--help"}.intersection(argv):
+        parser = _parser(command)
+        args, rest = parser.parse_known_args(argv)
+        if not rest:
+            return parser, args
+    parser = _parser()
+    return parser, parser.parse_args(argv)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -135,12 +211,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _generic(argv: list[str]) -> int:
-    from vdsm_hosted_engine.verbs.schema import Schema
+    epilog = None
+    if {"-h", "--help"}.intersection(argv):  # the schema (yaml) is parsed for the help only; the server checks
+        from vdsm_hosted_engine.verbs.schema import Schema
 
+        epilog = "verbs (from vdsm-api-hosted-engine.yml; ? = optional):\n" + Schema.load().help()
     parser = argparse.ArgumentParser(
-        prog="hosted-engine call",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="verbs (from vdsm-api-hosted-engine.yml; ? = optional):\n" + Schema.load().help(),
+        prog="hosted-engine call", formatter_class=_formatter(argparse.RawDescriptionHelpFormatter), epilog=epilog
     )
     parser.add_argument("verb")
     parser.add_argument("params", nargs="*", metavar="name=value")
@@ -160,8 +237,7 @@ def _generic(argv: list[str]) -> int:
 def _run(argv: list[str]) -> int:
     if argv[:1] == ["call"]:
         return _generic(argv[1:])
-    parser = _parser()
-    args = parser.parse_args(argv)
+    parser, args = _parse(argv)
     if args.configure_host:
         return _configure_host(args)
     if args.connect_storage or args.disconnect_storage:

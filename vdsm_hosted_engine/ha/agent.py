@@ -22,6 +22,7 @@ from vdsm_hosted_engine.ha import fsm, score
 from vdsm_hosted_engine.ha.env import Env
 from vdsm_hosted_engine.ha.fsm import Decision, Memory, State, Timeouts
 from vdsm_hosted_engine.ha.snapshot import ActionKind, Peer, Snapshot
+from vdsm_hosted_engine.ha.view import ClusterView
 from vdsm_hosted_engine.observations import MonitorValues, VmStatus
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.whiteboard import HostSlot, Whiteboard
@@ -141,8 +142,7 @@ class Agent:
         self._failing: dict[str, str] = {}
         self.joined = False
         self._last_bug = ""
-        self.board: Whiteboard | None = None  # the last whiteboard read, for the verbs
-        self.board_at = 0.0
+        self.view: ClusterView | None = None  # the last cycle's whiteboard and liveness, for the verbs
         self.listener: Callable[[Decision], None] | None = None  # told of every decision (events)
         self.heartbeat: Callable[[], None] | None = None  # called every cycle, bug or not (watchdog)
         self.timing: Callable[[str, float], None] | None = None  # ("cycle" | "whiteboard_read", seconds): metrics
@@ -178,7 +178,6 @@ class Agent:
             reading = env.now()
             board = env.read_whiteboard()
             self._timed("whiteboard_read", reading)
-            self.board, self.board_at = board, now
             if board.global_valid:
                 self._global_maintenance = board.global_maintenance
                 self._recovered("global slot")
@@ -187,6 +186,7 @@ class Agent:
             liveness = env.liveness() if self.joined else None
             if liveness is not None:
                 peers = peers_from(board, liveness, cfg.host_id, self._ages(board, now), cfg.stale_after)
+            self.view = ClusterView(board, liveness or {}, now)
             self._recovered("whiteboard")
         except HostedEngineError as e:
             storage_ok = False
@@ -290,8 +290,8 @@ class Agent:
             logger.info("state %s -> %s", self.memory.state.value, decision.state.value)
         memory, sentence, begun = decision.memory, decision.sentence, []
         for action in decision.actions:
-            if action.kind is ActionKind.MIGRATE_VM and self.board is not None:
-                slot = self.board.hosts.get(action.target or 0)
+            if action.kind is ActionKind.MIGRATE_VM and self.view is not None:
+                slot = self.view.board.hosts.get(action.target or 0)
                 action = replace(action, address=slot.hostname if slot else "")
             try:
                 self.env.begin(action)

@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import ssl
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vdsm_hosted_engine.errors import HostedEngineError
-from vdsm_hosted_engine.rpc.server import EVENT_QUEUE, REQUEST_QUEUE
+from vdsm_hosted_engine.rpc.destinations import EVENT_QUEUE, REQUEST_QUEUE
 from vdsm_hosted_engine.rpc.stomp import HEARTBEAT, Frame, Parser
+
+if TYPE_CHECKING:  # ssl costs every hosted-engine process ~10 ms; only TCP callers pass a context
+    import ssl
 
 
 class ClientError(HostedEngineError):

@@ -32,12 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.rpc import jsonrpc
+from vdsm_hosted_engine.rpc.destinations import EVENT_QUEUE
 from vdsm_hosted_engine.rpc.stomp import HEARTBEAT, Frame, Parser, StompError
 
 logger = logging.getLogger(__name__)
 
-REQUEST_QUEUE = "jms.topic.vdsm_requests"
-EVENT_QUEUE = "jms.queue.events"
 DEFAULT_PORT = 54322
 
 

@@ -26,7 +26,7 @@ from vdsm_hosted_engine.ha.snapshot import ActionKind, ActionResult
 from vdsm_hosted_engine.observations import INCOMING_FAILED, Health, VmStatus
 from vdsm_hosted_engine.sim.env import SimEnv
 from vdsm_hosted_engine.sim.sanlock import AcquireResult, SimSanlock
-from vdsm_hosted_engine.storage.whiteboard import SlotReading
+from vdsm_hosted_engine.storage.whiteboard import SlotCache
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class World:
         self.alerts: list[str] = []
         self.violations: list[str] = []
         self.current: SimHost | None = None  # whose agent is ticking (for the log)
-        self.slot_cache: dict[int, tuple[bytes, SlotReading]] = {}  # decoded slots by bytes, for every host
+        self.slot_cache: SlotCache = {}  # decoded slots by bytes, shared by every host (readings are pure)
         self.identities: dict[int, str] = {}  # host id -> the domain/lease it reads (default: the real one)
 
     # -- time ---------------------------------------------------------------------------------

@@ -91,6 +91,11 @@ only means "not known": a caller that remembers the last valid value should keep
 
 Write order: a host writes only its own slot (one aligned 4096-byte write, while it holds its sanlock
 host id); the global slot is read, modified and written back whole.
+
+Reading cycle: a reader that reads the area every few seconds keeps a `SlotCache` (slot -> the block's
+last bytes and its reading) and passes it to `decode_whiteboard`, which decodes only the slots whose
+bytes changed since; the others cost one 4096-byte comparison. Decoding is pure and readings are
+immutable, so a kept reading is the one a fresh decode would give.
 """
 
 from __future__ import annotations
@@ -102,10 +107,13 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import CorruptBlock
+
+if TYPE_CHECKING:
+    import mmap
 
 SLOT_SIZE = constants.SLOT_SIZE
 RECORD_SIZE = constants.RECORD_SIZE
@@ -199,6 +207,8 @@ class InvalidSlot:
 
 SlotReading = HostSlot | EmptySlot | InvalidSlot
 GlobalReading = GlobalSlot | InvalidSlot
+SlotCache: TypeAlias = "dict[int, tuple[bytes, SlotReading]]"
+"""A reader's last bytes and reading per slot, for `decode_whiteboard`."""
 
 
 # -- encoding --------------------------------------------------------------------------------------
@@ -576,25 +586,27 @@ class Whiteboard:
         return isinstance(self.global_, GlobalSlot) and self.global_.maintenance
 
 
-def iter_slots(data: bytes) -> Iterator[tuple[int, bytes]]:
+def iter_slots(data: bytes | mmap.mmap) -> Iterator[tuple[int, bytes]]:
     """(slot number, block) for every complete host slot in `data`, up to MAX_HOST_ID."""
     count = min(len(data) // SLOT_SIZE - 1, constants.MAX_HOST_ID)
-    view = memoryview(data)
     for slot in range(1, count + 1):
-        yield slot, bytes(view[slot * SLOT_SIZE : (slot + 1) * SLOT_SIZE])
+        yield slot, data[slot * SLOT_SIZE : (slot + 1) * SLOT_SIZE]
 
 
-def decode_whiteboard(data: bytes, cache: dict[int, tuple[bytes, SlotReading]] | None = None) -> Whiteboard:
-    """Decode a whole metadata area; never raises, whatever `data` holds.
+def decode_whiteboard(data: bytes | mmap.mmap, cache: SlotCache | None = None) -> Whiteboard:
+    """Decode a whole metadata area (bytes, or the reader's mmap buffer: nothing returned refers to
+    it); never raises, whatever `data` holds.
 
-    `cache` (slot -> its last bytes and reading), when given, is used and updated: a slot whose bytes
-    did not change since is not decoded again (decoding is pure, and readings are never modified)."""
+    `cache`, when given, is used and updated: a slot whose bytes did not change since is not decoded
+    again. A slot that became empty leaves the cache."""
     if len(data) < SLOT_SIZE:
         return Whiteboard(InvalidSlot(0, f"metadata area is {len(data)} bytes, shorter than a slot"), {}, {})
     hosts: dict[int, HostSlot] = {}
     invalid: dict[int, InvalidSlot] = {}
     for slot, block in iter_slots(data):
         if block[0] == 0 and block == _EMPTY_BLOCK:
+            if cache is not None:
+                cache.pop(slot, None)
             continue
         known = cache.get(slot) if cache is not None else None
         if known is not None and known[0] == block:
@@ -602,12 +614,12 @@ def decode_whiteboard(data: bytes, cache: dict[int, tuple[bytes, SlotReading]] |
         else:
             reading = decode_host_slot(slot, block)
             if cache is not None:
-                cache[slot] = (bytes(block), reading)
+                cache[slot] = (block, reading)
         if isinstance(reading, HostSlot):
             hosts[slot] = reading
         elif isinstance(reading, InvalidSlot):
             invalid[slot] = reading
-    return Whiteboard(decode_global_slot(bytes(data[:SLOT_SIZE])), hosts, invalid)
+    return Whiteboard(decode_global_slot(data[:SLOT_SIZE]), hosts, invalid)
 
 
 def info_text(slot: HostSlot) -> str:

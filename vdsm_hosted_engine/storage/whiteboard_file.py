@@ -1,7 +1,10 @@
 """Reading and writing the whiteboard file (format: `whiteboard.py`).
 
 - Reads take the whole area in one aligned O_DIRECT read, so every slot comes from one I/O and no
-  page cache hides another host's newer write.
+  page cache hides another host's newer write. A reader keeps its read buffer (a private anonymous
+  map, paged in once) and its per-slot cache: each cycle decodes only the slots whose bytes changed
+  (`whiteboard.decode_whiteboard`). Both are guarded by one lock (the agent, the storage monitor and
+  RPC threads read through the same reader).
 - A host writes only its own slot, one aligned 4096-byte O_DIRECT write, and only while sanlock says
   its daemon holds that host id (a host that lost its id must not scribble over a slot another host
   may have taken).
@@ -16,6 +19,7 @@ import errno
 import logging
 import mmap
 import os
+import threading
 from collections.abc import Callable, Iterator
 
 from vdsm_hosted_engine import constants
@@ -57,8 +61,9 @@ def _direct(path: str, flags: int) -> Iterator[int]:
 
 
 def _aligned(size: int) -> mmap.mmap:
-    """A page-aligned buffer (mmap memory), as O_DIRECT needs."""
-    return mmap.mmap(-1, max(size, mmap.PAGESIZE))
+    """A page-aligned buffer, as O_DIRECT needs: private anonymous memory (a shared map is shmem,
+    slower to fault in and to read into)."""
+    return mmap.mmap(-1, max(size, mmap.PAGESIZE), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
 class WhiteboardFile:
@@ -67,31 +72,48 @@ class WhiteboardFile:
     def __init__(self, path: str, lockspace: Lockspace | None = None) -> None:
         self.path = path
         self.lockspace = lockspace
+        self._lock = threading.Lock()
+        self._buffer: mmap.mmap | None = None  # the last read's area, reused by the next
+        self._slots: whiteboard.SlotCache = {}
 
     def __repr__(self) -> str:
         return f"WhiteboardFile({self.path!r})"
 
-    def read_bytes(self) -> bytes:
-        """The whole area, one O_DIRECT read."""
+    def _read_area(self) -> bytes | mmap.mmap:
+        """The whole area, one O_DIRECT read into the kept buffer (returned as it is when the read was
+        complete, so it is valid until the next read). Caller holds `_lock`."""
         with _direct(self.path, os.O_RDONLY) as fd:
             try:
                 size = os.fstat(fd).st_size
             except OSError as e:
                 raise StorageUnavailable(f"cannot stat {self.path}: {e.strerror}") from None
             size -= size % SLOT_SIZE
-            buf = _aligned(size)
+            if not size:
+                return b""
+            if self._buffer is None or len(self._buffer) != size:
+                if self._buffer is not None:
+                    self._buffer.close()
+                self._buffer = _aligned(size)
+                # Transparent huge pages: the kernel pins ~4 pages per read instead of 2000 (the
+                # 8 MiB read measured ~35% faster). Without THP support the advice is refused: fine.
+                with contextlib.suppress(OSError):
+                    self._buffer.madvise(mmap.MADV_HUGEPAGE)
             try:
-                got = os.preadv(fd, [buf], 0) if size else 0
+                got = os.preadv(fd, [self._buffer], 0)
             except OSError as e:
                 raise StorageUnavailable(f"cannot read {self.path}: {e.strerror}") from None
-            finally:
-                data = buf[:size]
-                buf.close()
-        return data[:got]
+        return self._buffer if got == size else self._buffer[:got]
+
+    def read_bytes(self) -> bytes:
+        """The whole area, one O_DIRECT read."""
+        with self._lock:
+            return self._read_area()[:]
 
     def read(self) -> Whiteboard:
-        """Decode the whole area; corrupt slots come back listed, never raised."""
-        board = whiteboard.decode_whiteboard(self.read_bytes())
+        """Decode the whole area (the slots that changed since this reader's last read); corrupt slots
+        come back listed, never raised."""
+        with self._lock:
+            board = whiteboard.decode_whiteboard(self._read_area(), self._slots)
         for invalid in board.invalid.values():
             logger.warning("whiteboard slot %d ignored: %s", invalid.slot, invalid.reason)
         if isinstance(board.global_, whiteboard.InvalidSlot):

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.ha import capacity
 from vdsm_hosted_engine.ha.snapshot import ActionKind
+from vdsm_hosted_engine.ha.view import ClusterView
 from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.rpc.jsonrpc import Method
 from vdsm_hosted_engine.storage import whiteboard
@@ -39,7 +40,8 @@ class Backend(Protocol):
 
     host_id: int
 
-    def whiteboard(self) -> Whiteboard: ...
+    def view(self) -> tuple[ClusterView, float]: ...
+    def whiteboard(self, fresh: bool = False) -> Whiteboard: ...
     def liveness(self) -> dict[int, Liveness] | None: ...
     def lease_owner(self) -> int | None: ...
     def agent_status(self) -> dict[str, Any]: ...
@@ -78,13 +80,19 @@ class HostedEngine:
     def __init__(self, backend: Backend, schema: Schema | None = None) -> None:
         self.backend = backend
         self.schema = schema or Schema.load()
+        self._status: tuple[ClusterView, dict[str, Any]] | None = None  # getStatus's answer for a view
+
+    # The read verbs answer from the agent's last cycle (`Backend.view`): no storage or sanlock call.
 
     @verb
     def getStatus(self) -> dict[str, Any]:
-        liveness = self.backend.liveness() or {}
-        board = self.backend.whiteboard()
-        live = {h: liveness.get(h) is Liveness.LIVE for h in board.hosts}
-        return whiteboard.status_dict(board, live)
+        """Built once per view (monitoring clients call it in loops, the view changes once a tick)."""
+        view, age = self.backend.view()
+        built = self._status
+        if built is None or built[0] is not view:
+            live = {h: view.liveness.get(h) is Liveness.LIVE for h in view.board.hosts}
+            built = self._status = (view, whiteboard.status_dict(view.board, live))
+        return {**built[1], "view_age": round(age, 3)}
 
     @verb
     def getMonitorStatus(self) -> dict[str, Any]:
@@ -144,8 +152,9 @@ class HostedEngine:
 
     @verb
     def checkLiveliness(self) -> dict[str, Any]:
-        liveness = self.backend.liveness() or {}
-        for host_id, slot in sorted(self.backend.whiteboard().hosts.items()):
+        view, _age = self.backend.view()
+        liveness = view.liveness
+        for host_id, slot in sorted(view.board.hosts.items()):
             status = slot.engine_status
             if status.get("vm") == "up" and status.get("health") == "good" and liveness.get(host_id) is Liveness.LIVE:
                 return {"up": True, "host": host_id}
@@ -168,14 +177,13 @@ class HostedEngine:
 
     @verb
     def getFailoverCapacity(self) -> dict[str, Any]:
-        return capacity.failover_capacity(
-            self.backend.whiteboard(), self.backend.liveness() or {}, self.backend.vm_config().memory_mib
-        )
+        view, _age = self.backend.view()
+        return capacity.failover_capacity(view.board, view.liveness, self.backend.vm_config().memory_mib)
 
     @verb
     def getResourceUsage(self) -> dict[str, Any]:
-        board = self.backend.whiteboard()
-        liveness = self.backend.liveness() or {}
+        cluster, _age = self.backend.view()
+        board, liveness = cluster.board, cluster.liveness
         vm = self.backend.vm_config()
         view = capacity.failover_capacity(board, liveness, vm.memory_mib)
         spares = capacity.spare_hosts(board, view, self.backend.spare_count())

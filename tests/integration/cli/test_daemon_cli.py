@@ -103,6 +103,7 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
         return s and "1" in s and s["1"]["engine-status"]["health"] == "good" and s["1"]["live-data"]
 
     wait_for(engine_up, timeout=90, interval=0.5, what="Engine up and healthy in --vm-status")
+    assert status(conf)["view_age"] >= 0  # the agent's last cycle's view, and how old it is
     text = cli(conf, "--vm-status")
     assert text.returncode == 0 and "--== Host host1 (id: 1) status ==--" in text.stdout
     assert f"{'Status up-to-date':35}: True" in text.stdout

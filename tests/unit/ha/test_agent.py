@@ -5,9 +5,11 @@ import logging
 import threading
 import time
 
+from vdsm_hosted_engine.errors import StorageUnavailable
 from vdsm_hosted_engine.ha import fsm
 from vdsm_hosted_engine.ha.agent import BUG_SENTENCE
 from vdsm_hosted_engine.sim.world import World
+from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 
 
 def test_a_bug_in_a_tick_is_logged_once_and_the_loop_goes_on(caplog):
@@ -152,3 +154,32 @@ def test_the_handover_hold_outlasts_the_monitors_skew_between_hosts():
     assert Agent(host.agent.env, config).config.timeouts.handover_hold == 17.0
     roomy = AgentConfig(host_id=1, hostname="h1", tick=5.0, monitor_skew=7.0, timeouts=Timeouts(handover_hold=20.0))
     assert Agent(host.agent.env, roomy).config.timeouts.handover_hold == 20.0
+
+
+def test_each_cycle_keeps_its_whiteboard_and_liveness_for_the_read_verbs():
+    world, host = _engine_up(2)
+    other = next(h for h in world.hosts if h != host.host_id)
+    agent = host.agent
+    agent.tick()
+    view = agent.view
+    assert view.read_at == world.now
+    assert sorted(view.board.hosts) == sorted(world.hosts)
+    assert view.liveness[other] is Liveness.LIVE
+    world.run_until(world.now + 5)
+    agent.tick()
+    assert agent.view is not view and agent.view.read_at == world.now  # refreshed each cycle
+
+
+def test_a_cycle_that_cannot_read_the_whiteboard_keeps_the_last_view():
+    world, host = _engine_up(1)
+    agent = host.agent
+    agent.tick()
+    view = agent.view
+
+    def unreadable():
+        raise StorageUnavailable("EIO")
+
+    agent.env.read_whiteboard = unreadable
+    world.run_until(world.now + 5)
+    agent.tick()
+    assert agent.view is view  # its read_at says how old it is

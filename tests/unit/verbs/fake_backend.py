@@ -1,5 +1,6 @@
 """FakeBackend: the daemon's side of the verbs, in memory, for the verb and adapter tests."""
 
+from vdsm_hosted_engine.ha.view import ClusterView
 from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.storage import whiteboard as wb
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
@@ -24,6 +25,9 @@ class FakeBackend:
         self.fresh_reads = 0
         self.live = {1: Liveness.LIVE, 2: Liveness.LIVE}
         self.owner = None
+        self.view_age = 1.5
+        self._view = None
+        self.io_calls = []  # whiteboard() and liveness(): storage or sanlock in the daemon
 
     def events(self):
         return [{"number": 1, "time": 1.5, "kind": "transition", "detail": "EngineDown-EngineStart", "sentence": "s"}]
@@ -31,11 +35,24 @@ class FakeBackend:
     def lease_owner(self):
         return self.owner
 
-    def whiteboard(self, fresh=False):
-        self.fresh_reads += fresh
+    def view(self):
+        """The agent's last view (the daemon's answers without I/O), `view_age` seconds old; a new
+        view whenever a test changed what it holds."""
+        held = (self._board(), dict(self.live))
+        if self._view is None or (self._view.board, self._view.liveness) != held:
+            self._view = ClusterView(*held, 100.0)
+        return self._view, self.view_age
+
+    def _board(self):
         return wb.Whiteboard(wb.GlobalSlot(self.global_maintenance), dict(self.slots), {})
 
+    def whiteboard(self, fresh=False):
+        self.fresh_reads += fresh
+        self.io_calls.append("whiteboard")
+        return self._board()
+
     def liveness(self):
+        self.io_calls.append("liveness")
         return self.live
 
     def agent_status(self):

@@ -91,7 +91,7 @@ def test_values_reach_the_client_through_the_return_member(fake_bridge):
     backend, dispatch = fake_bridge
     assert dispatch("setMaintenance", mode="global") is True and backend.global_maintenance
     assert dispatch("checkLiveliness") == {"up": True, "host": 2}
-    assert sorted(dispatch("getStatus")) == ["1", "2", "global_maintenance", "invalid_slots"]
+    assert sorted(dispatch("getStatus")) == ["1", "2", "global_maintenance", "invalid_slots", "view_age"]
     assert dispatch("cleanMetadata", hostId=2, force="true") is True and backend.cleaned == [2]
 
 

@@ -41,8 +41,34 @@ def test_get_status_is_ovirt_shaped_with_live_data(fake_api):
     backend, api = fake_api
     backend.live = {1: Liveness.LIVE, 2: Liveness.FAIL}
     status = api["HostedEngine.getStatus"]({})
-    assert sorted(status) == ["1", "2", "global_maintenance", "invalid_slots"]
+    assert sorted(status) == ["1", "2", "global_maintenance", "invalid_slots", "view_age"]
     assert (status["1"]["live-data"], status["2"]["live-data"]) == (True, False)
+    assert status["view_age"] == 1.5
+
+
+def test_get_status_follows_the_view_and_its_age(fake_api):
+    backend, api = fake_api
+    first = api["HostedEngine.getStatus"]({})
+    backend.view_age = 4.25
+    again = api["HostedEngine.getStatus"]({})
+    assert again == {**first, "view_age": 4.25}  # same view: the same answer, a new age
+    backend.slots[2] = wb.HostSlot(2, 8, 0, DOWN, "h2")  # the agent's next cycle read this
+    assert api["HostedEngine.getStatus"]({})["2"]["score"] == 0
+
+
+@pytest.mark.parametrize(
+    "verb", ["getStatus", "checkLiveliness", "getFailoverCapacity", "getResourceUsage", "getScore"]
+)
+def test_read_verbs_answer_from_the_agents_view_without_storage_or_sanlock(fake_api, verb):
+    from vdsm_hosted_engine.virt.domxml import VmConfig
+
+    backend, api = fake_api
+    backend.vm_config = lambda: VmConfig("7d2b9a3c-6c3e-4ac5-bd6c-1d1b7c5b2b6e", memory_mib=4096, vcpus=2)
+    backend.vm_cpu_seconds = lambda: None
+    backend.spare_count = lambda: 1
+    for _ in range(3):
+        api[f"HostedEngine.{verb}"]({})
+    assert backend.io_calls == []
 
 
 @pytest.mark.parametrize(
