@@ -142,6 +142,12 @@ def parse_uri_template(text: str) -> str:
     return template
 
 
+def parse_http_url(text: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", text) or not text.isprintable():
+        raise ValueError("must be an http:// or https:// URL")
+    return text
+
+
 def parse_text(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
@@ -186,7 +192,7 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("run_dir", parse_abspath, "/run/vdsm-hosted-engine", "daemon socket and state"),
     _key("hooks_dir", parse_abspath, "/usr/libexec/vdsm/hooks", "VDSM hook directories"),
     _key("vm_conf", parse_abspath, "/etc/ovirt-hosted-engine/vm.conf", "the Engine VM's configuration (vm.conf)"),
-    _key("health_url", parse_text, None, "the Engine's health page (default: from fqdn)"),
+    _key("health_url", parse_http_url, None, "the Engine's health page (default: from fqdn)"),
     _key("tick", parse_float(0.1, 60.0), 5.0, "agent cycle in seconds"),
     _key("rpc_listen", parse_choice("none", "tls", "plain"), "none", "TCP listener besides the Unix socket"),
     _key("rpc_address", parse_ip, "127.0.0.1", "TCP listener address (plain: loopback only)"),
@@ -231,6 +237,13 @@ SCORE_KEYS: tuple[Key, ...] = (
     _key("engine-retry-score-penalty", parse_int(0, 100000), 50, attr="retry_penalty"),
     _key("cpu-load-penalty-min", parse_float(0.0, 1.0), 0.4, attr="cpu_load_min"),
     _key("cpu-load-penalty-max", parse_float(0.0, 1.0), 0.9, attr="cpu_load_max"),
+)
+
+# What `setSharedConfig type=he_local` may change: nothing that runs code (hooks_dir, libvirt and
+# migration URIs, vm_conf), widens access (rpc_*, pki_dir, migration_unsafe) or points the host at other
+# storage, another VM or another host id.
+LOCAL_WRITABLE_KEYS = frozenset(
+    {"fqdn", "gateway", "bridge", "network_test", "tcp_t_address", "tcp_t_port", "hostname", "priority", "tick"}
 )
 
 

@@ -33,6 +33,7 @@ from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.rpc.server import Server, tls_context
 from vdsm_hosted_engine.sd_notify import Notifier
+from vdsm_hosted_engine.storage import safe_file, shared_keys
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
@@ -252,13 +253,16 @@ class Daemon:
             if found is None:
                 raise InvalidRequest(f"{key} is not set in {self.conf.source}")
             return str(found)
+        if key not in config_.LOCAL_WRITABLE_KEYS:
+            raise InvalidRequest(f"{key} cannot be changed remotely; edit {self.conf.source} on the host")
+        shared_keys.check_line(key, value)  # a line break would add keys of its own
         text = config_.render_host_config(current)
         lines = [line for line in text.splitlines() if not line.startswith(f"{key}=")] + [f"{key}={value}"]
         updated = config_.parse_host_config("\n".join(lines) + "\n", self.conf.source)  # validates, raises
-        tmp = f"{self.conf.source}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(config_.render_host_config(updated))
-        os.replace(tmp, self.conf.source)
+        try:
+            safe_file.replace(self.conf.source, config_.render_host_config(updated).encode("utf-8"))
+        except OSError as e:
+            raise InvalidRequest(f"cannot write {self.conf.source}: {e.strerror}") from None
         return str(getattr(updated, schema[key].attr))
 
     def reinitialize_lockspace(self) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from vdsm_hosted_engine.storage import shared_keys
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,7 +25,8 @@ class MailSettings:
 
     @classmethod
     def from_shared(cls, values: Mapping[str, str]) -> MailSettings | None:
-        """None when no SMTP server was configured (alerts then go to the log and hook point only)."""
+        """None when no SMTP server was configured (alerts then go to the log and hook point only);
+        InvalidRequest naming the key when a value is bad (another host or an older version wrote it)."""
         server = values.get("he.smtpServer")
         if not server:
             return None
@@ -31,7 +34,10 @@ class MailSettings:
         if not recipients:
             return None
         return cls(
-            server, int(values.get("he.smtpPort", "25")), values.get("he.sourceEmail", "root@localhost"), recipients
+            server,
+            shared_keys.parse("he.smtpPort", values.get("he.smtpPort", "25")),
+            values.get("he.sourceEmail", "root@localhost"),
+            recipients,
         )
 
 

@@ -2,18 +2,20 @@
 
 Format: `key=value` lines, then `version=<n>` and last `crc32=<8 hex>` over every line before it.
 Writes are read-modify-write with the version bumped, written to a temporary file in the same
-directory, fsynced and renamed over the old one, so a reader sees the old or the new file, never half
-of one. A file whose crc does not match is refused (CorruptBlock), never used.
+directory, fsynced and renamed over the old one (`safe_file.replace`: random name, O_EXCL,
+O_NOFOLLOW), so a reader sees the old or the new file, never half of one. A file whose crc does not
+match is refused (CorruptBlock), never used. Every value written is checked by `shared_keys`: one
+printable line, and what its key allows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import zlib
 
 from vdsm_hosted_engine.errors import CorruptBlock, InvalidRequest, StorageUnavailable
+from vdsm_hosted_engine.storage import safe_file, shared_keys
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RESERVED = ("version", "crc32")
@@ -56,7 +58,7 @@ class SharedConfig:
     def read(self) -> tuple[dict[str, str], int]:
         """(values, version); an absent file is empty at version 0."""
         try:
-            with open(self.path, encoding="utf-8") as f:
+            with open(os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), encoding="utf-8") as f:
                 text = f.read()
         except FileNotFoundError:
             return {}, 0
@@ -74,19 +76,11 @@ class SharedConfig:
         """Set `key`; returns the new version."""
         if not _KEY.match(key) or key in RESERVED:
             raise InvalidRequest(f"{key!r} is not a valid shared configuration key")
-        if "\n" in value or "\0" in value:
-            raise InvalidRequest("a shared configuration value must be one line")
+        shared_keys.parse(key, value)  # raises InvalidRequest naming the key
         values, version = self.read()
         values[key] = value
-        tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(render(values, version + 1))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            safe_file.replace(self.path, render(values, version + 1).encode("utf-8"), mode=0o644)
         except OSError as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise StorageUnavailable(f"cannot write {self.path}: {e.strerror}") from None
         return version + 1

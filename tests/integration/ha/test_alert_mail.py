@@ -61,3 +61,15 @@ def test_no_smtp_configured_means_no_mail_and_an_unreachable_server_is_only_logg
     settings = mail.MailSettings("127.0.0.1", 9, "he@h", ("ops@example.com",))  # discard port: refused
     assert mail.send(settings, mail.message(settings, 1, "h1", "x"), timeout=2) is False
     assert "could not send the alert e-mail" in caplog.text
+
+
+def test_a_bad_smtp_port_written_by_another_host_is_logged_and_the_alert_goes_on(tmp_domain, tmp_path, caplog):
+    """Finding 3: `int()` of a non-numeric `he.smtpPort` raised out of the alert path, and every
+    host's daemon exited at its next alert."""
+    from vdsm_hosted_engine.storage.shared_config import render
+
+    with open(tmp_domain.shared_conf_path, "w") as f:  # as an older version or a typo would leave it
+        f.write(render({"he.smtpServer": "127.0.0.1", "he.smtpPort": "twenty-five", "he.destEmails": "a@b.c"}, 1))
+    env = RealEnv(1, tmp_domain, runtime=None, broker=None, ha_conf_path=str(tmp_path / "ha.conf"))
+    assert env._alert("the Engine VM died") is None
+    assert "cannot read the alert settings: he.smtpPort: 'twenty-five': not an integer" in caplog.text
