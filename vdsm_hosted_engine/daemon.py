@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from vdsm_hosted_engine import config as config_
+from vdsm_hosted_engine import instance_lock
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.broker.monitors.engine_health import EngineHealthMonitor, health_url
 from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonitor, MemoryMonitor
@@ -363,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), filename=args.log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.unconfigured and not os.path.exists(args.config):
+        try:
+            instance_lock.acquire(args.run_dir)
+        except (HostedEngineError, OSError) as e:
+            print(f"vdsm-hosted-engine: cannot start: {e}", file=sys.stderr)
+            return 1
         return serve_unconfigured(os.path.dirname(args.config), args.run_dir, args.hooks_dir)
     try:
         conf = config_.load_host_config(args.config)
@@ -370,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.validate_config:
             print(f"{args.config}: ok")
             return 0
-        daemon = Daemon(conf, settings)
-    except HostedEngineError as e:
+        daemon = Daemon(conf, settings)  # touches nothing another daemon of this conf uses
+        instance_lock.acquire(conf.run_dir)  # held until the process ends; before the socket
+    except (HostedEngineError, OSError) as e:
         print(f"vdsm-hosted-engine: cannot start: {e}", file=sys.stderr)
         return 1
     for signum in (signal.SIGTERM, signal.SIGINT):

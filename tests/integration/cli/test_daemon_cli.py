@@ -100,6 +100,18 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
 
     assert cli(conf, "--check-liveliness").stdout == "Hosted Engine is up!\n"
 
+    # Finding 6: a second daemon with the same conf unlinked the socket and ran a second agent.
+    socket_path = tmp_path / "run" / "hosted-engine.sock"
+    before = socket_path.stat().st_ino
+    second = run_daemon(conf)
+    assert (second.returncode, second.stderr.splitlines()[-1]) == (
+        1,
+        f"vdsm-hosted-engine: cannot start: another vdsm-hosted-engine (pid {process.pid}) runs with run_dir "
+        f"{tmp_path}/run",
+    )
+    assert socket_path.stat().st_ino == before
+    assert cli(conf, "--check-liveliness").stdout == "Hosted Engine is up!\n"
+
     refused = cli(conf, "--vm-migrate", "--host-id=1")
     assert refused.returncode == 1 and "runs on this host already" in refused.stderr
     refused = cli(conf, "--vm-migrate")  # answered by the agent's next cycle, at once
