@@ -4,6 +4,10 @@ A body is one request object or an array of them (a batch). Requests without an 
 notifications: run, never answered. Errors: -32700 parse error, -32600 invalid request, -32601
 method not found, -32602 invalid params, -32603 internal error (our bug: traceback logged); a
 method's own failure (HostedEngineError) answers with that error's VDSM-style `code` and message.
+
+Parsing is strict JSON: NaN, Infinity and numbers too large for a float (`1e309`) are a parse error,
+not values a verb sees, and so is nesting deeper than Python's recursion allows (answered, not a
+traceback).
 """
 
 from __future__ import annotations
@@ -66,10 +70,29 @@ def _one(methods: Mapping[str, Method], request: Any) -> dict[str, Any] | None:
     return answer if "id" in request else None
 
 
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is too large")
+    return value
+
+
+def loads(body: bytes) -> Any:
+    """Strict JSON; ValueError for anything else."""
+    try:
+        return json.loads(body, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def handle(methods: Mapping[str, Method], body: bytes) -> bytes | None:
     """The response body for a request body, or None when nothing is to be answered."""
     try:
-        message = json.loads(body)
+        message = loads(body)
     except (ValueError, UnicodeDecodeError):
         return json.dumps(error(None, PARSE_ERROR, "Parse error")).encode()
     if isinstance(message, list):
