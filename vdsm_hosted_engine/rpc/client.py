@@ -55,7 +55,19 @@ class Client:
     def unix(cls, path: str, window: float = 30.0, deadline: float = DEFAULT_DEADLINE) -> Client:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(min(window, deadline))
-        sock.connect(path)
+        give_up = time.monotonic() + min(window, deadline)
+        while True:
+            try:
+                sock.connect(path)
+                break
+            except BlockingIOError:  # the listen backlog is full: the server is catching up
+                if time.monotonic() > give_up:
+                    sock.close()
+                    raise ClientError(f"{path} accepts no connection (its backlog is full)") from None
+                time.sleep(0.05)
+            except OSError:
+                sock.close()
+                raise
         return cls(sock, window, deadline)
 
     @classmethod

@@ -123,7 +123,7 @@ class Server:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
-        sock.listen(64)
+        sock.listen(socket.SOMAXCONN)  # a burst waits in the kernel, not refused
         self._add_listener(sock, None, f"unix:{path}")
 
     def listen_tcp(self, host: str, port: int, tls: ssl.SSLContext | None = None, allow_plain: bool = False) -> int:
@@ -137,7 +137,7 @@ class Server:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(64)
+        sock.listen(socket.SOMAXCONN)  # a burst waits in the kernel, not refused
         bound = sock.getsockname()[1]
         self._add_listener(sock, tls, f"{'tls' if tls else 'tcp'}:{host}:{bound}")
         return bound
@@ -161,7 +161,7 @@ class Server:
                     logger.warning("%s: accept failed: %s", name, e)
                 elif not starved:
                     logger.error(
-                        "%s: cannot accept a connection (%s); retrying every %.0f s",
+                        "%s: cannot accept a connection (%s); retrying every %g s",
                         name,
                         os.strerror(e.errno),
                         self.limits.accept_backoff,
@@ -169,6 +169,9 @@ class Server:
                     starved = True
                 await asyncio.sleep(self.limits.accept_backoff)
                 continue
+            # An accept that succeeds at once does not yield: without this, a backlog of connections
+            # would be drained before the loop sees the ones that closed meanwhile (the cap's count).
+            await asyncio.sleep(0)
             if starved:
                 logger.info("%s: accepting connections again", name)
                 starved = False

@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from tests.integration.conftest import wait_for
 from vdsm_hosted_engine.rpc.client import Client, ClientError
 from vdsm_hosted_engine.rpc.server import EVENT_QUEUE, REQUEST_QUEUE, Limits, Server, tls_context
 from vdsm_hosted_engine.rpc.stomp import Frame
@@ -183,13 +184,17 @@ def test_a_listener_survives_running_out_of_file_descriptors(tmp_path):
         env=env,
     )
     held = []
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(daemon.stderr), daemon=True)
     try:
         assert daemon.stdout.readline() == "ready\n"
+        reader.start()
         for _ in range(60):  # more than the 48 descriptors the server may have
             sock = socket.socket(socket.AF_UNIX)
             sock.settimeout(5)
             sock.connect(path)
             held.append(sock)
+        wait_for(lambda: any("cannot accept" in line for line in log), timeout=20, what="the server out of descriptors")
         # The last one was connected but not accepted: its CONNECT stays unanswered while the server
         # has no descriptor left. Closing the others gives them back.
         last = held.pop()
@@ -212,9 +217,10 @@ def test_a_listener_survives_running_out_of_file_descriptors(tmp_path):
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
-    log = daemon.stderr.read()
-    assert log.count("cannot accept a connection (Too many open files)") == 1, log
-    assert "accepting connections again" in log
+    reader.join(10)
+    text = "".join(log)
+    assert text.count("cannot accept a connection (Too many open files)") == 1, text
+    assert "accepting connections again" in text
 
 
 def test_more_connections_than_the_cap_are_closed_and_the_others_served(make_server):
