@@ -13,6 +13,7 @@ import contextlib
 import json
 import random
 import socket
+import time
 from collections.abc import Callable
 
 from vdsm_hosted_engine.rpc.server import EVENT_QUEUE, REQUEST_QUEUE
@@ -65,9 +66,10 @@ def stalled_subscribers(path: str, method: str, rng: random.Random) -> str:
             sock.sendall(CONNECT + Frame("SUBSCRIBE", {"destination": EVENT_QUEUE, "id": "e"}).encode())
             _send_until_blocked(sock, _send(method), 50)
             socks.append(sock)
+        time.sleep(1.0)  # held while the agent publishes its cycles
     finally:
         _close(socks)
-    return "20 event subscribers that never read, 50 unread answers each"
+    return "20 event subscribers that never read, 50 unread answers each, held 1 s"
 
 
 def unread_flood(path: str, method: str, rng: random.Random) -> str:
