@@ -396,6 +396,11 @@ def parse_host_config(text: str, path: str = "<string>") -> HostConfig:
         values.get("tcp_t_address") is None or values.get("tcp_t_port") is None
     ):
         problems.append(ConfigProblem(path, 0, "network_test", "tcp needs tcp_t_address and tcp_t_port", "tcp"))
+    address = values.get("rpc_address")
+    if values.get("rpc_listen") == "plain" and address and not ipaddress.ip_address(address).is_loopback:
+        problems.append(
+            ConfigProblem(path, 0, "rpc_address", "rpc_listen=plain (no TLS) needs a loopback address", address)
+        )
     if problems:
         raise ConfigError(problems)
     return HostConfig(**values, source=path)

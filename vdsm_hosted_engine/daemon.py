@@ -9,9 +9,11 @@ id unless the Engine VM holds its lease here (the VM is left running), then the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from typing import Any
@@ -59,6 +61,8 @@ def read_vm_conf(path: str) -> VmConfig:
             lines = f.read().splitlines()
     except OSError as e:
         raise InvalidRequest(f"cannot read the Engine VM configuration {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"the Engine VM configuration {path} is not UTF-8 text") from None
     values = {}
     for line in lines:
         line = line.strip()
@@ -66,6 +70,18 @@ def read_vm_conf(path: str) -> VmConfig:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
     return VmConfig.from_mapping(values)
+
+
+def load_tls(pki: str) -> ssl.SSLContext:
+    """VDSM's PKI, loaded at start-up so that a missing or bad file is one sentence, not a traceback."""
+    try:
+        return tls_context(
+            os.path.join(pki, "certs/vdsmcert.pem"),
+            os.path.join(pki, "keys/vdsmkey.pem"),
+            os.path.join(pki, "certs/cacert.pem"),
+        )
+    except (OSError, ssl.SSLError) as e:
+        raise InvalidRequest(f"cannot load VDSM's PKI from pki_dir {pki} for rpc_listen=tls: {e}") from None
 
 
 NETWORK_PROBE_TIMEOUT = 2.0
@@ -145,6 +161,7 @@ class Daemon:
         self.systemd = Notifier()
         self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
         self.server = Server(methods(HostedEngine(self), Schema.load()))
+        self.tls = load_tls(conf.pki_dir) if conf.rpc_listen == "tls" else None
         self._last_event: tuple[str, int] | None = None
 
     # -- events --------------------------------------------------------------------------------
@@ -280,14 +297,8 @@ class Daemon:
         self.server.listen_unix(os.path.join(self.conf.run_dir, SOCKET_NAME))
         if self.conf.rpc_listen == "plain":
             self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, allow_plain=True)
-        elif self.conf.rpc_listen == "tls":
-            pki = self.conf.pki_dir
-            context = tls_context(
-                os.path.join(pki, "certs/vdsmcert.pem"),
-                os.path.join(pki, "keys/vdsmkey.pem"),
-                os.path.join(pki, "certs/cacert.pem"),
-            )
-            self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=context)
+        elif self.tls is not None:
+            self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=self.tls)
         self.server.start()
         self.broker.start()
         self.systemd.notify("READY=1")
@@ -360,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         "--hooks-dir", default=DEFAULT_HOOKS_DIR, help="with --unconfigured: the VDSM hooks a joined host uses"
     )
     args = parser.parse_args(argv)
+    if args.log_file:  # root's only, whatever the umask (the unit sets 0077; a shell may not)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(args.log_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
     logging.basicConfig(
         level=args.log_level.upper(), filename=args.log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

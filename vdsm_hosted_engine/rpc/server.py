@@ -260,7 +260,12 @@ class Server:
             self._queued -= 1
             return
         loop = asyncio.get_running_loop()
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._answered, connection, reply_to, f))
+
+        def done(f: Future) -> None:  # in the worker thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
+                loop.call_soon_threadsafe(self._answered, connection, reply_to, f)
+
+        future.add_done_callback(done)
 
     def _answered(self, connection: Connection, reply_to: str | None, future: Future) -> None:
         connection.inflight -= 1
