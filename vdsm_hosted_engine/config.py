@@ -148,6 +148,14 @@ def parse_http_url(text: str) -> str:
     return text
 
 
+def parse_names(text: str) -> str:
+    """Comma-separated names (certificate common names), normalised to `a,b`."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names) or not all(name.isprintable() for name in names):
+        raise ValueError("must be names separated by commas")
+    return ",".join(names)
+
+
 def parse_text(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
@@ -197,6 +205,13 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("rpc_listen", parse_choice("none", "tls", "plain"), "none", "TCP listener besides the Unix socket"),
     _key("rpc_address", parse_ip, "127.0.0.1", "TCP listener address (plain: loopback only)"),
     _key("rpc_port", parse_int(1, 65535), 54322, "TCP listener port"),
+    _key(
+        "rpc_allowed_subjects",
+        parse_names,
+        None,
+        "TLS client certificate common names (the Engine's, the hosts') that may call verbs changing "
+        "something; others from VDSM's CA may only read (default: any certificate from the CA, as VDSM)",
+    ),
     _key(
         "host_cgroup",
         parse_cgroup,
@@ -274,6 +289,7 @@ class HostConfig:
     rpc_listen: str = "none"
     rpc_address: str = "127.0.0.1"
     rpc_port: int = 54322
+    rpc_allowed_subjects: str | None = None  # comma-separated common names
     spare_hosts: int = 1
     host_cgroup: str | None = None
     migration_uri: str = "qemu+tls://{host}/system"

@@ -34,7 +34,7 @@ from vdsm_hosted_engine.ha.snapshot import Action, ActionKind
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.observations import VmStatus
-from vdsm_hosted_engine.rpc.server import Server, tls_context
+from vdsm_hosted_engine.rpc.server import Policy, Server, tls_context
 from vdsm_hosted_engine.sd_notify import Notifier
 from vdsm_hosted_engine.storage import safe_file, shared_keys
 from vdsm_hosted_engine.storage.domain import StorageDomain
@@ -70,6 +70,26 @@ def read_vm_conf(path: str) -> VmConfig:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
     return VmConfig.from_mapping(values)
+
+
+# What any certificate from VDSM's CA may call when rpc_allowed_subjects narrows the others.
+READ_ONLY_VERBS = frozenset(
+    f"HostedEngine.{verb}"
+    for verb in (
+        "getStatus",
+        "getMonitorStatus",
+        "getScore",
+        "getFailoverCapacity",
+        "getResourceUsage",
+        "getSharedConfig",
+        "checkLiveliness",
+    )
+)
+
+
+def rpc_policy(conf: config_.HostConfig) -> Policy:
+    subjects = conf.rpc_allowed_subjects
+    return Policy(frozenset(subjects.split(",")) if subjects else None, READ_ONLY_VERBS)
 
 
 def load_tls(pki: str) -> ssl.SSLContext:
@@ -160,7 +180,7 @@ class Daemon:
         self.agent.listener = self._decided
         self.systemd = Notifier()
         self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
-        self.server = Server(methods(HostedEngine(self), Schema.load()))
+        self.server = Server(methods(HostedEngine(self), Schema.load()), policy=rpc_policy(conf))
         self.tls = load_tls(conf.pki_dir) if conf.rpc_listen == "tls" else None
         self._last_event: tuple[str, int] | None = None
 

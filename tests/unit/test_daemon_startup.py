@@ -35,3 +35,12 @@ def test_the_log_file_is_created_root_only(tmp_path):
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_the_read_only_verbs_exist_and_change_nothing():
+    from vdsm_hosted_engine.daemon import READ_ONLY_VERBS
+    from vdsm_hosted_engine.verbs.api import HostedEngine
+
+    verbs = [name.removeprefix("HostedEngine.") for name in READ_ONLY_VERBS]
+    assert all(callable(getattr(HostedEngine, verb, None)) for verb in verbs)
+    assert all(verb.startswith(("get", "check")) for verb in verbs)

@@ -22,6 +22,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from vdsm_hosted_engine.rpc.authorization import common_name
 from vdsm_hosted_engine.rpc.stomp import HEARTBEAT, Frame, Parser, StompError
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Connection(asyncio.Protocol):
         self.subscriptions: dict[str, str] = {}  # id -> destination
         self.heartbeat: float | None = None
         self.transport: asyncio.Transport | None = None
+        self.subject: str | None = None  # the TLS client certificate's common name; None off TLS
         self.backlog: collections.deque[Frame] = collections.deque()
         self.inflight = 0
         self.connected = False
@@ -60,6 +62,8 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=self.limits.send_high)
+        if transport.get_extra_info("sslcontext") is not None:
+            self.subject = common_name(transport.get_extra_info("peercert"))
         peer = transport.get_extra_info("peername")
         self.peer = f"{self.name}<-{peer or 'local'}"
         self.opened = self.last_received = self.last_sent = time.monotonic()

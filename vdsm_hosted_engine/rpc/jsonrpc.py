@@ -26,6 +26,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+NOT_ALLOWED = -32001  # the caller's certificate may not call this method (implementation-defined range)
 
 
 class MethodNotFound(HostedEngineError):
@@ -37,6 +38,11 @@ class InvalidParams(InvalidRequest):
     code = INVALID_PARAMS
 
 
+class NotAllowed(HostedEngineError):
+    code = NOT_ALLOWED
+    expected = True
+
+
 Method = Callable[[dict[str, Any]], Any]
 
 
@@ -44,7 +50,7 @@ def error(id_: Any, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "error": {"code": code, "message": message}}
 
 
-def _one(methods: Mapping[str, Method], request: Any) -> dict[str, Any] | None:
+def _one(methods: Mapping[str, Method], request: Any, permitted: Callable[[str], bool] | None) -> dict[str, Any] | None:
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
         return error(request.get("id") if isinstance(request, dict) else None, INVALID_REQUEST, "Invalid request")
     id_ = request.get("id")
@@ -57,6 +63,8 @@ def _one(methods: Mapping[str, Method], request: Any) -> dict[str, Any] | None:
     try:
         if method is None:
             raise MethodNotFound(f"Method not found: {request['method']}")
+        if permitted is not None and not permitted(request["method"]):
+            raise NotAllowed(f"{request['method']} is not allowed for this client certificate")
         result = method(params)
     except HostedEngineError as e:
         if not e.expected:
@@ -89,8 +97,9 @@ def loads(body: bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def handle(methods: Mapping[str, Method], body: bytes) -> bytes | None:
-    """The response body for a request body, or None when nothing is to be answered."""
+def handle(methods: Mapping[str, Method], body: bytes, permitted: Callable[[str], bool] | None = None) -> bytes | None:
+    """The response body for a request body, or None when nothing is to be answered; `permitted`
+    says which methods this caller may call (all when None)."""
     try:
         message = loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -98,7 +107,7 @@ def handle(methods: Mapping[str, Method], body: bytes) -> bytes | None:
     if isinstance(message, list):
         if not message:
             return json.dumps(error(None, INVALID_REQUEST, "Invalid request: empty batch")).encode()
-        answers = [a for a in (_one(methods, r) for r in message) if a is not None]
+        answers = [a for a in (_one(methods, r, permitted) for r in message) if a is not None]
         return json.dumps(answers).encode() if answers else None
-    answer = _one(methods, message)
+    answer = _one(methods, message, permitted)
     return None if answer is None else json.dumps(answer).encode()

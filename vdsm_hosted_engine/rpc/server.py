@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.rpc import jsonrpc
+from vdsm_hosted_engine.rpc.authorization import Policy
 from vdsm_hosted_engine.rpc.connection import EVENT_QUEUE, Connection
 from vdsm_hosted_engine.rpc.stomp import Frame
 
@@ -51,7 +52,7 @@ DEFAULT_PORT = 54322
 TICK = 0.2  # seconds between heart-beat and deadline checks
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
-__all__ = ["DEFAULT_PORT", "EVENT_QUEUE", "REQUEST_QUEUE", "Limits", "Server", "tls_context"]
+__all__ = ["DEFAULT_PORT", "EVENT_QUEUE", "REQUEST_QUEUE", "Limits", "Policy", "Server", "tls_context"]
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,16 @@ class Limits:
 
 
 class Server:
-    def __init__(self, methods: Mapping[str, jsonrpc.Method], workers: int = 16, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        methods: Mapping[str, jsonrpc.Method],
+        workers: int = 16,
+        limits: Limits | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self.methods = methods
         self.limits = limits or Limits()
+        self.policy = policy or Policy()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc-worker")
         self.addresses: list[str] = []
         self._connections: set[Connection] = set()
@@ -254,7 +262,9 @@ class Server:
         connection.inflight += 1
         self._queued += 1
         try:
-            future = self.pool.submit(jsonrpc.handle, self.methods, body)
+            subject = connection.subject
+            permitted = None if subject is None else (lambda method: self.policy.permits(subject, method))
+            future = self.pool.submit(jsonrpc.handle, self.methods, body, permitted)
         except RuntimeError:  # the pool is shut down: the server is stopping
             connection.inflight -= 1
             self._queued -= 1
