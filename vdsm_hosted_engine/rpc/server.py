@@ -117,7 +117,11 @@ class Server:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             for connection in list(self._connections):
-                connection.tick(now)
+                try:
+                    connection.tick(now)
+                except Exception:  # a bug must not end the heart-beats of every connection
+                    logger.exception("bug in the deadlines of %s", connection.peer)
+                    connection.abort()
 
     # -- listeners -----------------------------------------------------------------------------
 
@@ -164,14 +168,16 @@ class Server:
         while True:
             try:
                 sock, address = await loop.sock_accept(listener)
-            except OSError as e:
-                if e.errno not in _OUT_OF_RESOURCES:
+            except Exception as e:  # the listener must outlive any failure of one accept
+                if not isinstance(e, OSError):
+                    logger.exception("%s: bug in accept", name)
+                elif e.errno not in _OUT_OF_RESOURCES:
                     logger.warning("%s: accept failed: %s", name, e)
                 elif not starved:
                     logger.error(
                         "%s: cannot accept a connection (%s); retrying every %g s",
                         name,
-                        os.strerror(e.errno),
+                        e.strerror,
                         self.limits.accept_backoff,
                     )
                     starved = True
@@ -204,8 +210,11 @@ class Server:
                 ssl=tls,
                 ssl_handshake_timeout=self.limits.tls_handshake_timeout if tls is not None else None,
             )
-        except (TimeoutError, OSError, ssl.SSLError) as e:
-            logger.info("! TLS handshake from %s refused: %s", address, e or type(e).__name__)
+        except Exception as e:  # TimeoutError, OSError, SSLError: the client's; anything else: ours
+            if isinstance(e, OSError):  # (ssl.SSLError and TimeoutError are OSErrors)
+                logger.info("! TLS handshake from %s refused: %s", address, e or type(e).__name__)
+            else:
+                logger.exception("bug opening a connection from %s", address)
             self._open_per_listener[name] -= 1
             with contextlib.suppress(OSError):
                 sock.close()
