@@ -142,6 +142,20 @@ def parse_uri_template(text: str) -> str:
     return template
 
 
+def parse_http_url(text: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", text) or not text.isprintable():
+        raise ValueError("must be an http:// or https:// URL")
+    return text
+
+
+def parse_names(text: str) -> str:
+    """Comma-separated names (certificate common names), normalised to `a,b`."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names) or not all(name.isprintable() for name in names):
+        raise ValueError("must be names separated by commas")
+    return ",".join(names)
+
+
 def parse_text(text: str) -> str:
     if not text:
         raise ValueError("must not be empty")
@@ -186,11 +200,18 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("run_dir", parse_abspath, "/run/vdsm-hosted-engine", "daemon socket and state"),
     _key("hooks_dir", parse_abspath, "/usr/libexec/vdsm/hooks", "VDSM hook directories"),
     _key("vm_conf", parse_abspath, "/etc/ovirt-hosted-engine/vm.conf", "the Engine VM's configuration (vm.conf)"),
-    _key("health_url", parse_text, None, "the Engine's health page (default: from fqdn)"),
+    _key("health_url", parse_http_url, None, "the Engine's health page (default: from fqdn)"),
     _key("tick", parse_float(0.1, 60.0), 5.0, "agent cycle in seconds"),
     _key("rpc_listen", parse_choice("none", "tls", "plain"), "none", "TCP listener besides the Unix socket"),
     _key("rpc_address", parse_ip, "127.0.0.1", "TCP listener address (plain: loopback only)"),
     _key("rpc_port", parse_int(1, 65535), 54322, "TCP listener port"),
+    _key(
+        "rpc_allowed_subjects",
+        parse_names,
+        None,
+        "TLS client certificate common names (the Engine's, the hosts') that may call verbs changing "
+        "something; others from VDSM's CA may only read (default: any certificate from the CA, as VDSM)",
+    ),
     _key(
         "host_cgroup",
         parse_cgroup,
@@ -248,6 +269,13 @@ SCORE_KEYS: tuple[Key, ...] = (
     _key("cpu-load-penalty-max", parse_float(0.0, 1.0), 0.9, attr="cpu_load_max"),
 )
 
+# What `setSharedConfig type=he_local` may change: nothing that runs code (hooks_dir, libvirt and
+# migration URIs, vm_conf), widens access (rpc_*, pki_dir, migration_unsafe) or points the host at other
+# storage, another VM or another host id.
+LOCAL_WRITABLE_KEYS = frozenset(
+    {"fqdn", "gateway", "bridge", "network_test", "tcp_t_address", "tcp_t_port", "hostname", "priority", "tick"}
+)
+
 
 @dataclass(frozen=True)
 class HostConfig:
@@ -276,6 +304,7 @@ class HostConfig:
     rpc_listen: str = "none"
     rpc_address: str = "127.0.0.1"
     rpc_port: int = 54322
+    rpc_allowed_subjects: str | None = None  # comma-separated common names
     spare_hosts: int = 1
     host_cgroup: str | None = None
     migration_uri: str = "qemu+tls://{host}/system"
@@ -403,6 +432,11 @@ def parse_host_config(text: str, path: str = "<string>") -> HostConfig:
         values.get("tcp_t_address") is None or values.get("tcp_t_port") is None
     ):
         problems.append(ConfigProblem(path, 0, "network_test", "tcp needs tcp_t_address and tcp_t_port", "tcp"))
+    address = values.get("rpc_address")
+    if values.get("rpc_listen") == "plain" and address and not ipaddress.ip_address(address).is_loopback:
+        problems.append(
+            ConfigProblem(path, 0, "rpc_address", "rpc_listen=plain (no TLS) needs a loopback address", address)
+        )
     if problems:
         raise ConfigError(problems)
     return HostConfig(**values, source=path)

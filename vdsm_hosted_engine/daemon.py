@@ -9,14 +9,17 @@ id unless the Engine VM holds its lease here (the VM is left running), then the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from typing import Any
 
 from vdsm_hosted_engine import config as config_
+from vdsm_hosted_engine import instance_lock
 from vdsm_hosted_engine.broker.broker import Broker
 from vdsm_hosted_engine.broker.monitors.engine_health import EngineHealthMonitor, health_url
 from vdsm_hosted_engine.broker.monitors.host import BridgeMonitor, CpuLoadMonitor, MemoryMonitor
@@ -32,8 +35,9 @@ from vdsm_hosted_engine.ha.view import ClusterView
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.observations import VmStatus
-from vdsm_hosted_engine.rpc.server import Server, tls_context
+from vdsm_hosted_engine.rpc.server import Policy, Server, tls_context
 from vdsm_hosted_engine.sd_notify import Notifier
+from vdsm_hosted_engine.storage import safe_file, shared_keys
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
@@ -59,6 +63,8 @@ def read_vm_conf(path: str) -> VmConfig:
             lines = f.read().splitlines()
     except OSError as e:
         raise InvalidRequest(f"cannot read the Engine VM configuration {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"the Engine VM configuration {path} is not UTF-8 text") from None
     values = {}
     for line in lines:
         line = line.strip()
@@ -66,6 +72,38 @@ def read_vm_conf(path: str) -> VmConfig:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
     return VmConfig.from_mapping(values)
+
+
+# What any certificate from VDSM's CA may call when rpc_allowed_subjects narrows the others.
+READ_ONLY_VERBS = frozenset(
+    f"HostedEngine.{verb}"
+    for verb in (
+        "getStatus",
+        "getMonitorStatus",
+        "getScore",
+        "getFailoverCapacity",
+        "getResourceUsage",
+        "getSharedConfig",
+        "checkLiveliness",
+    )
+)
+
+
+def rpc_policy(conf: config_.HostConfig) -> Policy:
+    subjects = conf.rpc_allowed_subjects
+    return Policy(frozenset(subjects.split(",")) if subjects else None, READ_ONLY_VERBS)
+
+
+def load_tls(pki: str) -> ssl.SSLContext:
+    """VDSM's PKI, loaded at start-up so that a missing or bad file is one sentence, not a traceback."""
+    try:
+        return tls_context(
+            os.path.join(pki, "certs/vdsmcert.pem"),
+            os.path.join(pki, "keys/vdsmkey.pem"),
+            os.path.join(pki, "certs/cacert.pem"),
+        )
+    except (OSError, ssl.SSLError) as e:
+        raise InvalidRequest(f"cannot load VDSM's PKI from pki_dir {pki} for rpc_listen=tls: {e}") from None
 
 
 NETWORK_PROBE_TIMEOUT = 2.0
@@ -156,7 +194,8 @@ class Daemon:
         self.agent.timing = self.metrics.observe
         self.systemd = Notifier()
         self.agent.heartbeat = lambda: self.systemd.notify("WATCHDOG=1")
-        self.server = Server(methods(HostedEngine(self), Schema.load()))
+        self.server = Server(methods(HostedEngine(self), Schema.load()), policy=rpc_policy(conf))
+        self.tls = load_tls(conf.pki_dir) if conf.rpc_listen == "tls" else None
         self.notifier.on_event = lambda event: self.server.notify(
             f"{NOTIFICATION_EVENT}{self.host_id}", notify.as_dict(event)
         )
@@ -290,13 +329,16 @@ class Daemon:
             if found is None:
                 raise InvalidRequest(f"{key} is not set in {self.conf.source}")
             return str(found)
+        if key not in config_.LOCAL_WRITABLE_KEYS:
+            raise InvalidRequest(f"{key} cannot be changed remotely; edit {self.conf.source} on the host")
+        shared_keys.check_line(key, value)  # a line break would add keys of its own
         text = config_.render_host_config(current)
         lines = [line for line in text.splitlines() if not line.startswith(f"{key}=")] + [f"{key}={value}"]
         updated = config_.parse_host_config("\n".join(lines) + "\n", self.conf.source)  # validates, raises
-        tmp = f"{self.conf.source}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(config_.render_host_config(updated))
-        os.replace(tmp, self.conf.source)
+        try:
+            safe_file.replace(self.conf.source, config_.render_host_config(updated).encode("utf-8"))
+        except OSError as e:
+            raise InvalidRequest(f"cannot write {self.conf.source}: {e.strerror}") from None
         return str(getattr(updated, schema[key].attr))
 
     def reinitialize_lockspace(self) -> None:
@@ -313,14 +355,8 @@ class Daemon:
         self.server.listen_unix(os.path.join(self.conf.run_dir, SOCKET_NAME))
         if self.conf.rpc_listen == "plain":
             self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, allow_plain=True)
-        elif self.conf.rpc_listen == "tls":
-            pki = self.conf.pki_dir
-            context = tls_context(
-                os.path.join(pki, "certs/vdsmcert.pem"),
-                os.path.join(pki, "keys/vdsmkey.pem"),
-                os.path.join(pki, "certs/cacert.pem"),
-            )
-            self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=context)
+        elif self.tls is not None:
+            self.server.listen_tcp(self.conf.rpc_address, self.conf.rpc_port, tls=self.tls)
         self.server.start()
         self.broker.start()
         self.notifier.start()
@@ -401,10 +437,18 @@ def main(argv: list[str] | None = None) -> int:
         "--hooks-dir", default=DEFAULT_HOOKS_DIR, help="with --unconfigured: the VDSM hooks a joined host uses"
     )
     args = parser.parse_args(argv)
+    if args.log_file:  # root's only, whatever the umask (the unit sets 0077; a shell may not)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(args.log_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
     logging.basicConfig(
         level=args.log_level.upper(), filename=args.log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.unconfigured and not os.path.exists(args.config):
+        try:
+            instance_lock.acquire(args.run_dir)
+        except (HostedEngineError, OSError) as e:
+            print(f"vdsm-hosted-engine: cannot start: {e}", file=sys.stderr)
+            return 1
         return serve_unconfigured(os.path.dirname(args.config), args.run_dir, args.hooks_dir)
     try:
         conf = config_.load_host_config(args.config)
@@ -412,8 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.validate_config:
             print(f"{args.config}: ok")
             return 0
-        daemon = Daemon(conf, settings)
-    except HostedEngineError as e:
+        daemon = Daemon(conf, settings)  # touches nothing another daemon of this conf uses
+        instance_lock.acquire(conf.run_dir)  # held until the process ends; before the socket
+    except (HostedEngineError, OSError) as e:
         print(f"vdsm-hosted-engine: cannot start: {e}", file=sys.stderr)
         return 1
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -6,6 +6,7 @@ Every error says whose fault it is::
     +-- ConfigError               9001  the admin's files: every problem at once, file:line: key: reason
     +-- InvalidRequest            9002  a caller's bad argument (CLI, verb)
     |   +-- BadDomxml             9004  (virt/xml.py) a domxml that is not a libvirt domain
+    +-- NotAllowed                9005  (rpc/jsonrpc.py) the caller's certificate may not call that verb
     +-- CorruptBlock              9003  another host's (or a broken writer's) data on shared storage
     +-- StorageError              9100  the environment: the shared storage domain
     |   +-- DomainNotFound        9101  the path holds no hosted-engine domain

@@ -139,6 +139,10 @@ def test_timeouts_section_overrides_only_what_it_names():
         ("tcp_t_port=70000", "must be <= 65535"),
         ("priority=x", "not an integer"),
         ("libvirt_uri=", "must not be empty"),
+        # Low findings of issue 14: both passed --validate-config, then failed at start-up or later.
+        ("health_url=file:///etc/shadow", "must be an http:// or https:// URL"),
+        ("rpc_allowed_subjects=engine.lab,,host1.lab", "must be names separated by commas"),
+        ("rpc_listen=plain\nrpc_address=0.0.0.0", "rpc_listen=plain \\(no TLS\\) needs a loopback address"),
     ],
 )
 def test_bad_values(line, reason):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from vdsm_hosted_engine.errors import InvalidRequest
-from vdsm_hosted_engine.storage.shared_config import checked
+from vdsm_hosted_engine.storage.shared_keys import checked
 
 logger = logging.getLogger(__name__)
 

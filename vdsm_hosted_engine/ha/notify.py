@@ -31,7 +31,7 @@ from typing import Any
 
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.ha import mail
-from vdsm_hosted_engine.storage.shared_config import DEFAULT_NOTIFY_PATTERN, checked
+from vdsm_hosted_engine.storage.shared_keys import DEFAULT_NOTIFY_PATTERN, checked
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ def main() -> int:
         conf = config.load_host_config(os.environ.get("HOSTED_ENGINE_CONF", config.HOSTED_ENGINE_CONF))
         if not conf.vmid or os.environ.get("vmId", "").lower() != conf.vmid:
             return 0
-        client = Client.unix(os.path.join(conf.run_dir, "hosted-engine.sock"), window=10)
+        client = Client.unix(os.path.join(conf.run_dir, "hosted-engine.sock"), window=10, deadline=30)
         try:
             client.call("HostedEngine.vmStateChanged", {})
         finally:

@@ -11,7 +11,10 @@
 libvirt's sanlock plugin acquires that lease before qemu runs and sanlock kills qemu if it is lost.
 Only the Engine VM (matched by uuid) is touched; any other domxml comes back byte for byte. The
 transform is idempotent: an existing lease for the same lockspace and key is corrected in place,
-never duplicated. Unsafe XML (entities, DTDs) is refused by the parser.
+never duplicated. The Engine VM runs under this one lease only: a `<lease>` for another lockspace
+(an oVirt VM lease the Engine added, a stale one) is removed, since libvirt would acquire it too and
+its lockspace's fate (not joined here, another cluster's) would decide whether the Engine VM starts
+or is killed. Unsafe XML (entities, DTDs) is refused by the parser.
 
 `lease_problems` is the other side: what the VM runtime checks on the final domxml, after every
 `before_vm_start` hook ran, before it asks libvirt to create the domain. libvirt's
@@ -58,12 +61,11 @@ def inject(domxml: str, vm_uuid: str, lease: LeaseSpec) -> str:
     devices = root.find("devices")
     if devices is None:
         devices = etree.SubElement(root, "devices")
-    existing = [
-        e
-        for e in devices.findall("lease")
-        if (e.findtext("lockspace") or "") == lease.lockspace and (e.findtext("key") or "") == lease.key
-    ]
-    for extra in existing[1:]:
+    existing, others = [], []
+    for e in devices.findall("lease"):
+        ours = (e.findtext("lockspace") or "") == lease.lockspace and (e.findtext("key") or "") == lease.key
+        (existing if ours else others).append(e)
+    for extra in existing[1:] + others:
         devices.remove(extra)
     element = existing[0] if existing else etree.SubElement(devices, "lease")
     if not existing:
@@ -72,7 +74,8 @@ def inject(domxml: str, vm_uuid: str, lease: LeaseSpec) -> str:
     target = element.find("target")
     if target is None:
         target = etree.SubElement(element, "target")
-    if target.get("path") == lease.path and target.get("offset") == str(lease.offset) and len(existing) == 1:
+    unchanged = target.get("path") == lease.path and target.get("offset") == str(lease.offset)
+    if unchanged and len(existing) == 1 and not others:
         return domxml
     target.set("path", lease.path)
     target.set("offset", str(lease.offset))
@@ -83,8 +86,8 @@ def lease_problems(domxml: str, lease: LeaseSpec) -> list[str]:
     """What keeps `domxml` from running under exactly `lease` (empty: nothing). Pure.
 
     libvirt's sanlock plugin acquires every `<devices><lease>` before qemu runs. Exactly one of them
-    must be `lease`: none lets the VM run unprotected, two for the same resource is not a domxml our
-    hook writes. Leases of other lockspaces are let through (they do not weaken ours). As in libvirt,
+    must be `lease` and no other may be there: none lets the VM run unprotected, two for the same
+    resource or one of another lockspace is not a domxml our hook writes (see `inject`). As in libvirt,
     a target without `offset` is at offset 0; paths are compared normalised ('/a//b' is '/a/b').
     """
     try:
@@ -102,6 +105,9 @@ def lease_problems(domxml: str, lease: LeaseSpec) -> list[str]:
         return [f"the final domxml holds no <lease> for {lease.name}{only}"]
     if len(ours) > 1:
         return [f"the final domxml holds {len(ours)} <lease> elements for {lease.name}, not exactly one"]
+    others = [f"{lockspace}:{key}" for _, lockspace, key in found if (lockspace, key) != (lease.lockspace, lease.key)]
+    if others:
+        return [f"the final domxml holds a <lease> for {', '.join(others)} besides {lease.name}"]
     target = ours[0].find("target")
     if target is None:
         return [f"the <lease> for {lease.name} has no <target>"]

@@ -7,6 +7,13 @@ from the local hosted-engine.conf (`HOSTED_ENGINE_CONF` overrides its path), edi
 Exit 0 ok (also for any other VM, untouched), 2 failed-stop (vdsmd aborts the start): without its
 lease the Engine VM must not run. Errors: one stderr line prefixed with the hook's name.
 
+Every VM of the host passes through this hook, so whatever goes wrong must stop the Engine VM only.
+The Engine VM is told from the others first, cheaply and without parsing: the `vmid=` line of the
+conf (read leniently: another key's typo does not count), then whether that uuid occurs anywhere in
+the domxml's bytes. No conf (an undeployed host) or no occurrence: exit 0, the file untouched. Only
+then are the conf loaded and the domxml parsed, and any problem there is exit 2. A present conf
+without a valid `vmid` is exit 2 too: the Engine VM cannot be told apart, so none is let through.
+
 `installation_problem` tells the daemon and `--deploy` (first host or `--join`) whether this hook would
 run from a hooks directory, found the way the VM runtime finds hook scripts (virt/hooks.py).
 """
@@ -17,7 +24,7 @@ import os
 import sys
 
 from vdsm_hosted_engine import config, constants
-from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
 from vdsm_hosted_engine.hooks.lease import LeaseSpec, inject
 from vdsm_hosted_engine.virt import hooks
 
@@ -48,21 +55,47 @@ def installation_problem(hooks_dir: str) -> str | None:
     )
 
 
+def engine_vm_uuid(conf_text: str) -> str | None:
+    """The `vmid` of a hosted-engine.conf's text, read without validating the other keys."""
+    found = None
+    for line in conf_text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "vmid":
+            found = value.strip()
+    try:
+        return config.parse_uuid(found) if found else None
+    except ValueError:
+        return None
+
+
 def main(point: str = "before_vm_start") -> int:
     name = f"{point}/50_hosted_engine"
+    conf_path = os.environ.get("HOSTED_ENGINE_CONF", config.HOSTED_ENGINE_CONF)
     try:
         path = os.environ["_hook_domxml"]
-        conf = config.load_host_config(os.environ.get("HOSTED_ENGINE_CONF", config.HOSTED_ENGINE_CONF))
-        with open(path, encoding="utf-8") as f:
-            domxml = f.read()
-        if not conf.vmid:
-            return 0  # not deployed yet: no Engine VM to protect
+        try:
+            with open(conf_path, "rb") as f:
+                conf_text = f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return 0  # not deployed: no Engine VM to protect
+        vm_uuid = engine_vm_uuid(conf_text)
+        if vm_uuid is None:
+            raise InvalidRequest(f"invalid configuration {conf_path}: no valid vmid, the Engine VM cannot be told")
+        with open(path, "rb") as f:
+            data = f.read()
+        if vm_uuid.encode() not in data.lower():
+            return 0  # another VM: passed untouched, whatever else is in its domxml or the conf
+        conf = config.load_host_config(conf_path)
+        try:
+            domxml = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the Engine VM's domxml is not UTF-8") from None
         lease = LeaseSpec(
             constants.LOCKSPACE_NAME.decode(),
             constants.ENGINE_VM_RESOURCE.decode(),
             os.path.join(conf.storage, constants.HA_AGENT_DIR, constants.LEASES_FILE),
         )
-        edited = inject(domxml, conf.vmid, lease)
+        edited = inject(domxml, vm_uuid, lease)
         if edited != domxml:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(edited)

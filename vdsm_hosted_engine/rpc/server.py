@@ -8,16 +8,24 @@
   pool (a slow verb blocks nobody) and the answer is a MESSAGE to `reply-to`, carrying the `id` of
   the SUBSCRIBE for that destination as `subscription`. EOF without DISCONNECT is normal.
 - Events: `notify(method, params)` sends a JSON-RPC notification to every subscriber of
-  `jms.queue.events`.
+  `jms.queue.events`. It only hands the event to the loop: it never waits for a client.
 - Bad input (malformed frames, non-JSON bodies) gets an ERROR frame or a JSON-RPC error; the
   server stays up.
+
+One asyncio event loop thread does all socket I/O (no thread per connection); only the verbs run
+on the worker pool. Every resource a client can make us hold is bounded by `Limits` (see
+`rpc/connection.py` for what happens at each bound); the TLS handshake has one deadline for the
+whole of it, and an accept that fails for lack of file descriptors is retried after a pause,
+logged once, so a listener never dies.
 
 Wire debug lines: `>` sent, `<` received, `x` closing, `!` error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import ipaddress
 import json
 import logging
@@ -28,117 +36,91 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from vdsm_hosted_engine.errors import InvalidRequest
 from vdsm_hosted_engine.rpc import jsonrpc
-from vdsm_hosted_engine.rpc.destinations import EVENT_QUEUE
-from vdsm_hosted_engine.rpc.stomp import HEARTBEAT, Frame, Parser, StompError
+from vdsm_hosted_engine.rpc.authorization import Policy
+from vdsm_hosted_engine.rpc.connection import Connection
+from vdsm_hosted_engine.rpc.destinations import EVENT_QUEUE, REQUEST_QUEUE
+from vdsm_hosted_engine.rpc.stomp import Frame
 
 logger = logging.getLogger(__name__)
-
 DEFAULT_PORT = 54322
+TICK = 0.2  # seconds between heart-beat and deadline checks
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+__all__ = ["DEFAULT_PORT", "EVENT_QUEUE", "REQUEST_QUEUE", "Limits", "Policy", "Server", "tls_context"]
 
 
-class Connection:
-    def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
-        self.server = server
-        self.sock = sock
-        self.peer = peer
-        self.parser = Parser()
-        self.subscriptions: dict[str, str] = {}  # id -> destination
-        self.heartbeat: float | None = None
-        self.last_sent = time.monotonic()
-        self._send_lock = threading.Lock()
-        self.closed = False
+@dataclass(frozen=True)
+class Limits:
+    """What one client, or all of them, can make the server hold."""
 
-    def send(self, data: bytes) -> None:
-        with self._send_lock:
-            if self.closed:
-                return
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                self.closed = True
-                return
-            self.last_sent = time.monotonic()
-
-    def send_frame(self, frame: Frame) -> None:
-        logger.debug("> %s %s %s", self.peer, frame.command, frame.headers.get("destination", ""))
-        self.send(frame.encode())
-
-    def subscription_for(self, destination: str) -> str | None:
-        for sub_id, dest in self.subscriptions.items():
-            if dest == destination:
-                return sub_id
-        return None
-
-    def serve(self) -> None:
-        try:
-            while not self.closed:
-                try:
-                    data = self.sock.recv(65536)
-                except (OSError, ssl.SSLError):
-                    break
-                if not data:
-                    break
-                try:
-                    for item in self.parser.feed(data):
-                        if item is not HEARTBEAT:
-                            self.handle(item)
-                except StompError as e:
-                    logger.info("! %s: %s", self.peer, e)
-                    self.send_frame(Frame("ERROR", {"message": str(e)}, str(e).encode()))
-                    break
-        finally:
-            self.close()
-
-    def handle(self, frame: Frame) -> None:
-        logger.debug("< %s %s", self.peer, frame.command)
-        command = frame.command
-        if command in ("CONNECT", "STOMP"):
-            wanted = frame.headers.get("heart-beat", "0,0")
-            try:
-                _cx, cy = (int(x) for x in wanted.split(","))
-            except ValueError:
-                raise StompError(f"bad heart-beat header {wanted!r}") from None
-            self.heartbeat = cy / 1000.0 if cy > 0 else None
-            self.send_frame(Frame("CONNECTED", {"version": "1.2", "heart-beat": f"{max(cy, 0)},0"}))
-        elif command == "SUBSCRIBE":
-            if "destination" not in frame.headers or "id" not in frame.headers:
-                raise StompError("SUBSCRIBE needs destination and id")
-            self.subscriptions[frame.headers["id"]] = frame.headers["destination"]
-        elif command == "UNSUBSCRIBE":
-            self.subscriptions.pop(frame.headers.get("id", ""), None)
-        elif command == "SEND":
-            reply_to = frame.headers.get("reply-to")
-            self.server.pool.submit(self.server.dispatch, self, frame.body, reply_to)
-        elif command == "DISCONNECT":
-            if "receipt" in frame.headers:
-                self.send_frame(Frame("RECEIPT", {"receipt-id": frame.headers["receipt"]}))
-            self.closed = True
-        else:
-            raise StompError(f"unexpected {command} frame from a client")
-
-    def close(self) -> None:
-        with self._send_lock:
-            self.closed = True
-        with contextlib.suppress(OSError):
-            self.sock.close()
-        self.server.forget(self)
-        logger.debug("x %s", self.peer)
+    connections: int = 64  # open connections per listener; more are accepted and closed at once
+    subscriptions: int = 16  # per connection
+    inflight: int = 4  # calls of one connection running at once
+    queued: int = 64  # calls running or waiting for a worker, all connections together
+    send_high: int = 1024 * 1024  # unsent bytes of a connection above which its reading pauses
+    send_max: int = 8 * 1024 * 1024  # unsent bytes beyond which the connection is dropped
+    max_body: int = 1024 * 1024  # one request frame's body
+    tls_handshake_timeout: float = 10.0  # the whole handshake, however slowly the bytes trickle in
+    connect_timeout: float = 10.0  # from accept (after TLS) to the CONNECT frame
+    idle_timeout: float = 600.0  # nothing received, no call running, no event subscription
+    accept_backoff: float = 1.0  # pause before accepting again when out of file descriptors
 
 
 class Server:
-    def __init__(self, methods: Mapping[str, jsonrpc.Method], workers: int = 16) -> None:
+    def __init__(
+        self,
+        methods: Mapping[str, jsonrpc.Method],
+        workers: int = 16,
+        limits: Limits | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self.methods = methods
+        self.limits = limits or Limits()
+        self.policy = policy or Policy()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc-worker")
-        self._connections: set[Connection] = set()
-        self._listeners: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self.addresses: list[str] = []
+        self._connections: set[Connection] = set()
+        self._lock = threading.Lock()  # guards _connections: the loop changes it, notify() reads it
+        self._listeners: list[socket.socket] = []
+        self._open_per_listener: dict[str, int] = {}
+        self._queued = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._opening: set[asyncio.Task] = set()  # connections in their TLS handshake
+
+    # -- the loop thread ------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="rpc-loop", daemon=True)
+            self._thread.start()
+            self._call(self._spawn(self._ticker()))
+        return self._loop
+
+    def _call(self, coroutine):
+        """Run a coroutine on the loop from another thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop()).result()
+
+    async def _spawn(self, coroutine) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coroutine))
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            for connection in list(self._connections):
+                try:
+                    connection.tick(now)
+                except Exception:  # a bug must not end the heart-beats of every connection
+                    logger.exception("bug in the deadlines of %s", connection.peer)
+                    connection.abort()
 
     # -- listeners -----------------------------------------------------------------------------
 
@@ -152,7 +134,7 @@ class Server:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
-        sock.listen(64)
+        sock.listen(socket.SOMAXCONN)  # a burst waits in the kernel, not refused
         self._add_listener(sock, None, f"unix:{path}")
 
     def listen_tcp(self, host: str, port: int, tls: ssl.SSLContext | None = None, allow_plain: bool = False) -> int:
@@ -166,92 +148,184 @@ class Server:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(64)
+        sock.listen(socket.SOMAXCONN)  # a burst waits in the kernel, not refused
         bound = sock.getsockname()[1]
         self._add_listener(sock, tls, f"{'tls' if tls else 'tcp'}:{host}:{bound}")
         return bound
 
     def _add_listener(self, sock: socket.socket, tls: ssl.SSLContext | None, name: str) -> None:
+        sock.setblocking(False)
         self._listeners.append(sock)
         self.addresses.append(name)
-        thread = threading.Thread(target=self._accept, args=(sock, tls, name), name=f"rpc-accept-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._open_per_listener[name] = 0
+        self._call(self._spawn(self._accept(sock, tls, name)))
         logger.info("listening on %s", name)
 
-    def _accept(self, listener: socket.socket, tls: ssl.SSLContext | None, name: str) -> None:
-        while not self._stop.is_set():
+    async def _accept(self, listener: socket.socket, tls: ssl.SSLContext | None, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        starved = full = False
+        while True:
             try:
-                sock, address = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._open, args=(sock, address, tls, name), daemon=True).start()
+                sock, address = await loop.sock_accept(listener)
+            except Exception as e:  # the listener must outlive any failure of one accept
+                if not isinstance(e, OSError):
+                    logger.exception("%s: bug in accept", name)
+                elif e.errno not in _OUT_OF_RESOURCES:
+                    logger.warning("%s: accept failed: %s", name, e)
+                elif not starved:
+                    logger.error(
+                        "%s: cannot accept a connection (%s); retrying every %g s",
+                        name,
+                        e.strerror,
+                        self.limits.accept_backoff,
+                    )
+                    starved = True
+                await asyncio.sleep(self.limits.accept_backoff)
+                continue
+            # An accept that succeeds at once does not yield: without this, a backlog of connections
+            # would be drained before the loop sees the ones that closed meanwhile (the cap's count).
+            await asyncio.sleep(0)
+            if starved:
+                logger.info("%s: accepting connections again", name)
+                starved = False
+            if self._open_per_listener[name] >= self.limits.connections:
+                if not full:
+                    logger.warning("%s: %d connections open, refusing more", name, self.limits.connections)
+                    full = True
+                sock.close()
+                continue
+            full = False
+            self._open_per_listener[name] += 1
+            task = loop.create_task(self._open(sock, address, tls, name))
+            self._opening.add(task)  # the loop keeps weak references only
+            task.add_done_callback(self._opening.discard)
 
-    def _open(self, sock: socket.socket, address, tls: ssl.SSLContext | None, name: str) -> None:
-        if tls is not None:
-            try:
-                sock.settimeout(10)
-                sock = tls.wrap_socket(sock, server_side=True)
-                sock.settimeout(None)
-            except (ssl.SSLError, OSError) as e:
-                logger.info("! TLS handshake from %s refused: %s", address, e)
-                with contextlib.suppress(OSError):
-                    sock.close()
-                return
-        connection = Connection(self, sock, f"{name}<-{address or 'local'}")
+    async def _open(self, sock: socket.socket, address, tls: ssl.SSLContext | None, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: Connection(self, name),
+                sock,
+                ssl=tls,
+                ssl_handshake_timeout=self.limits.tls_handshake_timeout if tls is not None else None,
+            )
+        except Exception as e:  # TimeoutError, OSError, SSLError: the client's; anything else: ours
+            if isinstance(e, OSError):  # (ssl.SSLError and TimeoutError are OSErrors)
+                logger.info("! TLS handshake from %s refused: %s", address, e or type(e).__name__)
+            else:
+                logger.exception("bug opening a connection from %s", address)
+            self._open_per_listener[name] -= 1
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def connection_opened(self, connection: Connection) -> None:
         with self._lock:
             self._connections.add(connection)
-        connection.serve()
 
-    def forget(self, connection: Connection) -> None:
+    def connection_closed(self, connection: Connection) -> None:
         with self._lock:
+            if connection not in self._connections:
+                return
             self._connections.discard(connection)
+        self._open_per_listener[connection.name] -= 1
 
     # -- running --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        thread = threading.Thread(target=self._heartbeats, name="rpc-heartbeat", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _heartbeats(self) -> None:
-        while not self._stop.wait(0.2):
-            now = time.monotonic()
-            with self._lock:
-                connections = list(self._connections)
-            for connection in connections:
-                # Half the client's window: a heart-beat always lands well inside it.
-                if connection.heartbeat and now - connection.last_sent >= connection.heartbeat / 2:
-                    connection.send(b"\n")
+        """Heart-beats and deadlines run from the first listener on; this only makes sure of it."""
+        self._running_loop()
 
     def stop(self) -> None:
-        self._stop.set()
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join(10)
+            if not loop.is_running():
+                loop.close()
         for listener in self._listeners:
             with contextlib.suppress(OSError):
                 listener.close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            connection.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    async def _shutdown(self) -> None:
+        for task in [*self._tasks, *self._opening]:
+            task.cancel()
+        for listener in self._listeners:
+            with contextlib.suppress(OSError):
+                listener.close()
+        for connection in list(self._connections):
+            connection.abort()
+        await asyncio.sleep(0)  # let the transports call connection_lost
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def may_dispatch(self, connection: Connection) -> bool:
+        return connection.inflight < self.limits.inflight and self._queued < self.limits.queued
+
     def dispatch(self, connection: Connection, body: bytes, reply_to: str | None) -> None:
-        answer = jsonrpc.handle(self.methods, body)
-        if answer is None or reply_to is None:
+        """Run a request on the worker pool; the answer is sent from the loop when it is done."""
+        connection.inflight += 1
+        self._queued += 1
+        try:
+            subject = connection.subject
+            permitted = None if subject is None else (lambda method: self.policy.permits(subject, method))
+            future = self.pool.submit(jsonrpc.handle, self.methods, body, permitted)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            connection.inflight -= 1
+            self._queued -= 1
             return
-        headers = {"destination": reply_to, "content-type": "application/json", "message-id": str(uuid.uuid4())}
-        subscription = connection.subscription_for(reply_to)
-        if subscription is not None:
-            headers["subscription"] = subscription
-        connection.send_frame(Frame("MESSAGE", headers, answer))
+        loop = asyncio.get_running_loop()
+
+        def done(f: Future) -> None:  # in the worker thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
+                loop.call_soon_threadsafe(self._answered, connection, reply_to, f)
+
+        future.add_done_callback(done)
+
+    def _answered(self, connection: Connection, reply_to: str | None, future: Future) -> None:
+        connection.inflight -= 1
+        self._queued -= 1
+        try:
+            answer = None if future.cancelled() else future.result()
+        except Exception:
+            logger.exception("bug answering a request from %s", connection.peer)
+            answer = None
+        if answer is not None and reply_to is not None and not connection.closed:
+            headers = {"destination": reply_to, "content-type": "application/json", "message-id": str(uuid.uuid4())}
+            subscription = connection.subscription_for(reply_to)
+            if subscription is not None:
+                headers["subscription"] = subscription
+            connection.send_frame(Frame("MESSAGE", headers, answer))
+        # A slot is free: the connections whose next frame waits for one go on, this one first.
+        connection.process()
+        for other in list(self._connections):
+            if other.backlog and other is not connection:
+                other.process()
+
+    # -- events ---------------------------------------------------------------------------------
 
     def notify(self, method: str, params: dict) -> int:
-        """A JSON-RPC notification to every subscriber of the event queue; how many got it."""
+        """Hand a JSON-RPC notification for every subscriber of the event queue to the loop, without
+        waiting for any client; how many subscribers there are now."""
+        loop = self._loop
+        if loop is None:
+            return 0
         body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params}).encode()
         with self._lock:
             connections = list(self._connections)
-        sent = 0
-        for connection in connections:
+        # dict(...) copies atomically under the GIL while the loop thread may be changing it.
+        subscribers = sum(1 for c in connections if EVENT_QUEUE in dict(c.subscriptions).values())
+        try:
+            loop.call_soon_threadsafe(self._broadcast, body)
+        except RuntimeError:  # the loop is closed: the server has stopped
+            return 0
+        return subscribers
+
+    def _broadcast(self, body: bytes) -> None:
+        for connection in list(self._connections):
             subscription = connection.subscription_for(EVENT_QUEUE)
             if subscription is not None:
                 connection.send_frame(
@@ -266,8 +340,6 @@ class Server:
                         body,
                     )
                 )
-                sent += 1
-        return sent
 
 
 def tls_context(cert: str, key: str, ca: str) -> ssl.SSLContext:

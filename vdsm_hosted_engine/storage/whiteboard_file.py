@@ -49,7 +49,7 @@ def create_metadata_file(path: str, size: int = constants.METADATA_SIZE) -> None
 @contextlib.contextmanager
 def _direct(path: str, flags: int) -> Iterator[int]:
     try:
-        fd = os.open(path, flags | os.O_DIRECT | os.O_CLOEXEC)
+        fd = os.open(path, flags | os.O_DIRECT | os.O_CLOEXEC | os.O_NOFOLLOW)  # never through a symlink
     except OSError as e:
         if e.errno == errno.EINVAL:
             raise StorageUnavailable(f"{path}: the filesystem does not support O_DIRECT") from None

@@ -110,6 +110,18 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
 
     assert cli(conf, "--check-liveliness").stdout == "Hosted Engine is up!\n"
 
+    # Finding 6: a second daemon with the same conf unlinked the socket and ran a second agent.
+    socket_path = tmp_path / "run" / "hosted-engine.sock"
+    before = socket_path.stat().st_ino
+    second = run_daemon(conf)
+    assert (second.returncode, second.stderr.splitlines()[-1]) == (
+        1,
+        f"vdsm-hosted-engine: cannot start: another vdsm-hosted-engine (pid {process.pid}) runs with run_dir "
+        f"{tmp_path}/run",
+    )
+    assert socket_path.stat().st_ino == before
+    assert cli(conf, "--check-liveliness").stdout == "Hosted Engine is up!\n"
+
     refused = cli(conf, "--vm-migrate", "--host-id=1")
     assert refused.returncode == 1 and "runs on this host already" in refused.stderr
     refused = cli(conf, "--vm-migrate")  # answered by the agent's next cycle, at once
@@ -146,6 +158,23 @@ def test_daemon_and_cli(tmp_daemon, tmp_domain, monkeypatch):
     )
     assert cli(conf, "--get-shared-config", "notify.to").stdout == "notify.to : ops@example.com, type : he_shared\n"
     assert cli(conf, "--get-shared-config", "bridge", "--type=he_local").stdout == "bridge : lo, type : he_local\n"
+    # Finding 4 and the he_local ones: values are one printable line, checked per key; he_local
+    # writes only keys that cannot run code or widen access, and the file keeps its mode.
+    refused = cli(conf, "--set-shared-config", "he.smtpPort", "25a")
+    assert refused.returncode == 1 and "he.smtpPort: '25a': not an integer" in refused.stderr
+    refused = cli(conf, "--set-shared-config", "notify.to", "a\x0bb")
+    assert refused.returncode == 1 and "one line of printable characters" in refused.stderr
+    conf.chmod(0o600)
+    ok = cli(conf, "--set-shared-config", "priority", "5", "--type=he_local")
+    assert ok.returncode == 0 and ok.stdout == "Success: priority=5\n"
+    assert oct(conf.stat().st_mode & 0o777) == "0o600" and "priority=5\n" in conf.read_text()
+    before = conf.read_text()
+    for key, value in (("hooks_dir", str(tmp_path)), ("rpc_listen", "plain"), ("priority", "5\nhooks_dir=/tmp")):
+        refused = cli(conf, "--set-shared-config", key, value, "--type=he_local")
+        assert refused.returncode == 1 and (
+            "cannot be changed remotely" in refused.stderr or "printable" in refused.stderr
+        )
+    assert conf.read_text() == before
     refused = cli(conf, "--reinitialize-lockspace")
     assert refused.returncode == 1 and "would kill it" in refused.stderr
     assert cli(conf, "--check-deployed").stdout == "Hosted Engine is deployed\n"

@@ -222,6 +222,33 @@ def test_tls_requires_a_client_certificate_from_our_ca(tmp_pki):
         server.stop()
 
 
+def test_tls_certificates_outside_the_allowed_subjects_may_only_read(tmp_pki, tmp_path):
+    """Build item 3: state-changing verbs over TLS only for the configured certificate subjects; the
+    Unix socket (root's only) is not narrowed."""
+    from vdsm_hosted_engine.rpc.server import Policy
+
+    context = tls_context(str(tmp_pki / "vdsm.pem"), str(tmp_pki / "vdsm.key"), str(tmp_pki / "ca.pem"))
+    for allowed, slow_allowed in ((frozenset({"engine.lab"}), False), (frozenset({"localhost"}), True)):
+        server = Server(METHODS, policy=Policy(allowed, frozenset({"Test.echo"})))
+        port = server.listen_tcp("127.0.0.1", 0, tls=context)
+        server.listen_unix(str(tmp_path / "he.sock"))
+        server.start()
+        try:
+            client = Client.tcp("127.0.0.1", port, tls=client_tls(tmp_pki, "client"), window=5)  # CN=localhost
+            assert client.call("Test.echo", {"read": "ok"}) == {"read": "ok"}
+            if slow_allowed:
+                assert client.call("Test.slow", {"seconds": "0"}) == {"slept": "0"}
+            else:
+                with pytest.raises(ClientError, match="code=9005, message=Test.slow is not allowed"):
+                    client.call("Test.slow", {"seconds": "0"})
+            client.close()
+            local = Client.unix(str(tmp_path / "he.sock"), window=5)
+            assert local.call("Test.slow", {"seconds": "0"}) == {"slept": "0"}
+            local.close()
+        finally:
+            server.stop()
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(

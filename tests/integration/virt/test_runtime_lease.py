@@ -126,7 +126,7 @@ def test_a_configuration_without_vmid_no_start(tmp_runtime_for, tmp_path, monkey
     without a lease; now the hook cannot load it and fails the start itself."""
     hooks_dir = install_hooks(tmp_path, monkeypatch, ["before_vm_start"], f"host_id=1\nstorage={STORAGE}\n")
     runtime = tmp_runtime_for(hooks_dir)
-    with pytest.raises((HookError, VmError), match="vmid: required key is missing"):
+    with pytest.raises((HookError, VmError), match="no valid vmid, the Engine VM cannot be told"):
         runtime.start()
     assert VM_ID not in domain_uuids(runtime)
 

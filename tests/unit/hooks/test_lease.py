@@ -26,12 +26,18 @@ def test_lease_is_added_once(name):
     assert inject(once, VM, LEASE) == once  # idempotent, byte for byte
 
 
-def test_existing_lease_is_corrected_and_deduplicated_others_kept():
+def test_existing_lease_is_corrected_and_deduplicated_others_removed():
+    """Finding 5: a lease for another lockspace stayed, and the Engine VM ran under two leases."""
     result = inject((DATA / "engine-with-stale-lease.xml").read_text(), VM, LEASE)
-    assert leases(result) == [
-        ("hosted-engine", "engine-vm", "/d/ha_agent/hosted-engine.leases", "0"),
-        ("other", "x", "/keep", "0"),
-    ]
+    assert leases(result) == [("hosted-engine", "engine-vm", "/d/ha_agent/hosted-engine.leases", "0")]
+    assert inject(result, VM, LEASE) == result
+
+
+def test_a_correct_lease_beside_another_lockspaces_is_left_alone_but_the_other_goes():
+    once = inject((DATA / "engine-with-devices.xml").read_text(), VM, LEASE)
+    other = "<lease><lockspace>sd</lockspace><key>vm</key><target path='/x' offset='0'/></lease>"
+    result = inject(once.replace("</devices>", other + "</devices>"), VM, LEASE)
+    assert leases(result) == [("hosted-engine", "engine-vm", "/d/ha_agent/hosted-engine.leases", "0")]
 
 
 def test_other_vms_are_untouched_byte_for_byte():

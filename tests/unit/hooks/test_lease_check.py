@@ -42,7 +42,11 @@ def test_what_the_lease_hook_writes_passes():
         pytest.param([lease_xml()], [], id="ours"),
         pytest.param([lease_xml(offset=None)], [], id="no-offset-is-offset-0-as-in-libvirt"),
         pytest.param([lease_xml(path="/d//ha_agent/./hosted-engine.leases")], [], id="same-path-unnormalised"),
-        pytest.param([lease_xml("other", "x", "/keep"), lease_xml()], [], id="another-lockspace-plus-ours"),
+        pytest.param(
+            [lease_xml("other", "x", "/keep"), lease_xml()],
+            ["the final domxml holds a <lease> for other:x besides hosted-engine:engine-vm"],
+            id="another-lockspace-plus-ours",
+        ),
         pytest.param([], ["the final domxml holds no <lease> for hosted-engine:engine-vm"], id="no-lease"),
         pytest.param(
             [lease_xml(), lease_xml()],

@@ -57,3 +57,17 @@ def test_notifications_are_not_answered():
 def test_error_codes(body, code):
     answer = call(body)
     assert answer["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # got no answer and no log
+        b'{"jsonrpc": "2.0", "id": 1, "method": "Host.echo", "params": {"x": NaN}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "Host.echo", "params": {"x": -Infinity}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "Host.echo", "params": {"x": 1e309}}',
+    ],
+    ids=["deep", "nan", "infinity", "too-large"],
+)
+def test_what_is_not_strict_json_is_a_parse_error(body):
+    assert call(body) == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from vdsm_hosted_engine.errors import CorruptBlock, InvalidRequest
-from vdsm_hosted_engine.storage.shared_config import SharedConfig, checked, render
+from vdsm_hosted_engine.errors import CorruptBlock, InvalidRequest, StorageUnavailable
+from vdsm_hosted_engine.storage.shared_config import SharedConfig, render
+from vdsm_hosted_engine.storage.shared_keys import checked
 
 
 def test_set_get_and_version(tmp_path):
@@ -20,7 +21,21 @@ def test_set_get_and_version(tmp_path):
 
 @pytest.mark.parametrize(
     "key, value, message",
-    [("version", "9", "not a valid"), ("bad key", "x", "not a valid"), ("k", "two\nlines", "one line")],
+    [
+        ("version", "9", "not a valid"),
+        ("bad key", "x", "not a valid"),
+        ("k", "two\nlines", "one line"),
+        # Finding 4: each of these is a line end to `splitlines`: the crc failed on every later read.
+        *(("k", f"a{c}b", "one line of printable characters") for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\0"),
+        ("k", "1\x0bhe.smtpPort=x", "one line"),  # an injected key
+        ("k", "x" * 5000, "longer than 4096"),
+        # Finding 3: a non-numeric port made every daemon exit at its next alert.
+        ("he.smtpPort", "25a", "he.smtpPort: '25a': not an integer"),
+        ("he.smtpPort", "70000", "must be <= 65535"),
+        ("he.healthUrl", "file:///etc/shadow", "http:// or https://"),
+        ("he.destEmails", "ops@example.com,nobody", "not an e-mail address"),
+        ("vm.vmId", "not-a-uuid", "not a UUID"),
+    ],
 )
 def test_bad_keys_and_values_change_nothing(tmp_path, key, value, message):
     conf = SharedConfig(str(tmp_path / "c"))
@@ -29,6 +44,37 @@ def test_bad_keys_and_values_change_nothing(tmp_path, key, value, message):
     with pytest.raises(InvalidRequest, match=message):
         conf.set(key, value)
     assert (tmp_path / "c").read_bytes() == before
+    assert conf.read() == ({"a": "1"}, 1)
+
+
+def test_values_of_known_keys_are_written_as_given(tmp_path):
+    conf = SharedConfig(str(tmp_path / "c"))
+    for key, value in (("he.smtpPort", "2525"), ("he.healthUrl", "https://engine.lab/health"), ("vm.cmdline", "a=b c")):
+        conf.set(key, value)
+    assert conf.read()[0] == {"he.smtpPort": "2525", "he.healthUrl": "https://engine.lab/health", "vm.cmdline": "a=b c"}
+
+
+def test_the_temporary_file_cannot_be_prepared_by_someone_else(tmp_path):
+    """Finding 9: the temporary file was `<conf>.<pid>.tmp`, opened following symlinks: whoever could
+    write the storage made root overwrite a host file through a symlink."""
+    import os
+
+    victim = tmp_path / "victim"
+    victim.write_text("host file\n")
+    path = tmp_path / "c"
+    for pid in range(os.getpid() - 5, os.getpid() + 5):
+        os.symlink(victim, f"{path}.{pid}.tmp")
+    conf = SharedConfig(str(path))
+    conf.set("a", "1")
+    assert victim.read_text() == "host file\n"
+    assert conf.read() == ({"a": "1"}, 1)
+
+
+def test_a_symlinked_shared_config_is_not_followed(tmp_path):
+    (tmp_path / "elsewhere").write_text("a=1\n")
+    (tmp_path / "c").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StorageUnavailable, match="cannot read"):
+        SharedConfig(str(tmp_path / "c")).read()
 
 
 def test_damage_is_detected(tmp_path):

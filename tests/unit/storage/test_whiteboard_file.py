@@ -163,6 +163,14 @@ def test_concurrent_reads_through_one_reader_agree(tmp_board):
     assert failures == []
 
 
+def test_a_symlinked_metadata_file_is_not_followed(tmp_board, tmp_path):
+    """Finding 9: whoever can write the storage could point the metadata at a host file."""
+    link = tmp_path / "linked.metadata"
+    link.symlink_to(tmp_board)
+    with pytest.raises(StorageUnavailable, match="cannot open"):
+        WhiteboardFile(str(link)).read()
+
+
 def test_writes_without_a_lockspace_are_refused(tmp_board):
     before = Path(tmp_board).read_bytes()
     slot = wb.HostSlot(1, 1, 1, {}, "h")
