@@ -1,6 +1,7 @@
 """`hosted-engine --deploy`: the line-by-line front end's output and the command's options.
 
     hosted-engine --deploy [--tui] [--config-append=FILE ...] [--generate-answer=FILE] [--force]
+                  [--allow-local-storage]
     hosted-engine --deploy --join --storage=PATH [--hostname=NAME]
                   [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=kvm|qemu|test]
 
@@ -19,6 +20,7 @@ from vdsm_hosted_engine.deploy import answers as answer_file
 from vdsm_hosted_engine.deploy.engine import DeployAborted, collect
 from vdsm_hosted_engine.deploy.prompts import Prompts
 from vdsm_hosted_engine.deploy.steps import Deployment, HostPaths
+from vdsm_hosted_engine.deploy.validators import Context
 from vdsm_hosted_engine.errors import InvalidRequest
 
 
@@ -61,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer file(s): [environment:default] KEY=type:value",
     )
     parser.add_argument("--generate-answer", metavar="FILE", help="write the answers here")
+    parser.add_argument(
+        "--allow-local-storage",
+        action="store_true",
+        help="accept a storage path on a local or memory filesystem (a single-machine lab: other hosts cannot "
+        "see it on a real cluster)",
+    )
     parser.add_argument("--conf-dir", default="/etc/ovirt-hosted-engine")
     parser.add_argument("--run-dir", default="/run/vdsm-hosted-engine")
     parser.add_argument(
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         host_id = join(args.storage, paths, args.hostname, force=args.force)
         print(f"Success: joined as host id {host_id}. Start the agent: systemctl enable --now vdsm-hosted-engine")
         return 0
+    context = Context(allow_local_storage=args.allow_local_storage, domain_type=args.domain_type)
     preset: dict = {}
     for path in args.config_append:
         try:
@@ -94,15 +103,18 @@ def run(args: argparse.Namespace) -> int:
                 text = f.read()
         except OSError as e:
             raise InvalidRequest(f"cannot read the answer file {path}: {e.strerror}") from None
-        preset.update(answer_file.parse(text, path))
+        read = answer_file.read(text, path, context)
+        for warning in read.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        preset.update(read.answers)
     if args.tui:
         from vdsm_hosted_engine.deploy.tui import DeployForm
 
-        answers = DeployForm(preset).run()
+        answers = DeployForm(preset, context).run()
         if answers is None:
             raise DeployAborted("deploy cancelled: nothing was changed")
     else:
-        answers = collect(Prompts(), preset)
+        answers = collect(Prompts(), preset, context)
     text = answer_file.render(answers)
     os.makedirs(args.conf_dir, exist_ok=True)
     for path in filter(None, (args.generate_answer, os.path.join(args.conf_dir, "answers.conf"))):

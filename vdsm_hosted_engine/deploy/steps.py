@@ -1,10 +1,9 @@
 """Deploy steps: check everything first, then change things one step at a time, undoing on failure.
 
-Checks (nothing changes): sanlock answers; libvirt answers; memory for the VM plus a margin; the
-bridge exists; the gateway answers the chosen network test; the storage path exists, is writable,
-supports O_DIRECT, has room for the disk and holds no hosted-engine domain (unless forced); the
-appliance is an image `qemu-img info` reads whose virtual size fits the disk; the hooks directory
-holds the lease hook.
+Checks (nothing changes): sanlock answers; libvirt answers; the storage path supports O_DIRECT and
+holds no hosted-engine domain (unless forced); the hooks directory holds the lease hook. What one
+answer decides (the gateway answers, the bridge is a bridge, the appliance is a disk image that fits
+the disk, memory and CPUs this host can give) was checked at its question (deploy/validators.py).
 
 Steps: create the domain (lockspace, lease, whiteboard) -> copy the appliance into it (`qemu-img
 convert`, progress shown) -> write the shared configuration, vm.conf and hosted-engine.conf (host id
@@ -16,7 +15,6 @@ says which step failed; an undo that fails is reported with what is left to clea
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -32,8 +30,6 @@ from typing import Any, Protocol
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.broker.monitors.engine_health import HEALTHY_MARKER
-from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
-from vdsm_hosted_engine.deploy import machine
 from vdsm_hosted_engine.errors import HostedEngineError, StorageError
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
@@ -43,8 +39,6 @@ from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.runtime import VmRuntime
 
 logger = logging.getLogger(__name__)
-
-MEMORY_MARGIN_MIB = 512
 
 
 class DeployError(HostedEngineError):
@@ -124,56 +118,16 @@ class Deployment:
             libvirt.open(self.paths.libvirt_uri).close()
         except Exception as e:  # libvirt raises libvirtError; any failure means "not reachable"
             problems.append(f"libvirt does not answer at {self.paths.libvirt_uri}: {e}")
-        available = machine.mem_available_mib()
-        if available and self.a("VM/memMiB") > available - MEMORY_MARGIN_MIB:
-            problems.append(
-                f"the Engine VM's {self.a('VM/memMiB')} MiB do not fit in {available} MiB available "
-                f"minus {MEMORY_MARGIN_MIB}"
-            )
-        if self.a("VM/vcpus") > machine.cpu_count():
-            problems.append(f"{self.a('VM/vcpus')} vCPUs, but this host has {machine.cpu_count()}")
-        bridge = self.a("NETWORK/bridgeName")
-        if not os.path.exists(f"/sys/class/net/{bridge}"):
-            problems.append(f"the management bridge {bridge} does not exist")
-        test = self.a("NETWORK/networkTest")
-        if test != "none":
-            target = self.answers.get("OVEHOSTED_NETWORK/networkTestTarget") or self.a("NETWORK/gateway")
-            monitor = NetworkMonitor(
-                test, target, self.answers.get("OVEHOSTED_NETWORK/networkTestPort"), probes=1, timeout=3
-            )
-            if monitor.probe() == 0:
-                problems.append(f"the gateway does not answer the {test} test ({target})")
         try:
             check_directory(self.storage)
             if StorageDomain.exists_at(self.storage) and not self.force:
                 problems.append(f"{self.storage} already holds a hosted-engine domain (deploy --force replaces it)")
-            free = shutil.disk_usage(self.storage).free
-            if free < self.a("VM/diskSizeGiB") * 1024**3:
-                problems.append(
-                    f"{self.storage} has {free // 1024**3} GiB free, the disk needs {self.a('VM/diskSizeGiB')}"
-                )
         except StorageError as e:
             problems.append(str(e))
-        problems += self._check_appliance()
         hook_problem = lease_hook.installation_problem(self.paths.hooks_dir)
         if hook_problem is not None:
             problems.append(hook_problem)
         return problems
-
-    def _check_appliance(self) -> list[str]:
-        image = self.a("VM/applianceImage")
-        result = subprocess.run(
-            ["qemu-img", "info", "--output=json", image], capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            return [f"qemu-img cannot read the appliance {image}: {result.stderr.strip()}"]
-        info = json.loads(result.stdout)
-        if info["virtual-size"] > self.a("VM/diskSizeGiB") * 1024**3:
-            return [
-                f"the appliance's virtual size {info['virtual-size']} bytes exceeds the {self.a('VM/diskSizeGiB')} "
-                "GiB disk"
-            ]
-        return []
 
     # -- steps -----------------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-from vdsm_hosted_engine.deploy.questions import QUESTIONS, Question, validate
+from vdsm_hosted_engine.deploy.questions import DEFAULT_CONTEXT, QUESTIONS, Question, validate
+from vdsm_hosted_engine.deploy.validators import Context
 
 
 def _id(question: Question) -> str:
@@ -34,10 +35,14 @@ class DeployForm(App[dict[str, Any] | None]):
     """
     BINDINGS: ClassVar = [("escape", "cancel", "Cancel")]
 
-    def __init__(self, preset: dict[str, Any] | None = None) -> None:
+    def __init__(self, preset: dict[str, Any] | None = None, context: Context = DEFAULT_CONTEXT) -> None:
         super().__init__()
         self.preset = dict(preset or {})
+        self.context = context
         self.values: dict[str, Any] = {}
+        # Validators probe the machine (ping, qemu-img): each (question, text, earlier answers) once,
+        # not on every redraw.
+        self._checked: dict[tuple[str, str, str], tuple[Any, str | None]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,14 +88,23 @@ class DeployForm(App[dict[str, Any] | None]):
             # An empty field means the default, as in the line front end; defaults follow the
             # answers they derive from (the health URL follows the FQDN).
             text = field.value if field.value.strip() or default is None else default
-            try:
-                answers[question.key] = validate(question, text, answers)
-                error.update("")
-            except ValueError as e:
-                error.update(str(e))
+            value, problem = self._validate(question, text, answers)
+            error.update(problem or "")
+            if problem is None:
+                answers[question.key] = value
+            else:
                 ok = False
         self.values = answers
         return ok
+
+    def _validate(self, question: Question, text: Any, answers: dict[str, Any]) -> tuple[Any, str | None]:
+        key = (question.key, str(text), repr(sorted(answers.items())))
+        if key not in self._checked:
+            try:
+                self._checked[key] = (validate(question, text, answers, self.context), None)
+            except ValueError as e:
+                self._checked[key] = (None, str(e))
+        return self._checked[key]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":

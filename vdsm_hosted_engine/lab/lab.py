@@ -302,9 +302,10 @@ class Lab:
         host = self.host(name)
         image = appliance_.build(self.cache_dir)
         answers = self.answers(image)
+        # The lab's shared directory is a local one that every lab host sees (one machine).
         result = host.run(
             host.python("vdsm_hosted_engine.cli.hosted_engine", "--deploy", f"--config-append={answers}",
-                        "--health-timeout=120", *self._paths(host)),
+                        "--health-timeout=120", "--allow-local-storage", *self._paths(host)),
             input="yes\n",
         )  # fmt: skip
         self.host_ids[name] = 1
