@@ -15,11 +15,14 @@ says which step failed; an undo that fails is reported with what is left to clea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
@@ -30,6 +33,7 @@ from typing import Any, Protocol
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.broker.monitors.engine_health import HEALTHY_MARKER
+from vdsm_hosted_engine.deploy import cleanup, service
 from vdsm_hosted_engine.errors import HostedEngineError, StorageError
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
@@ -51,6 +55,34 @@ class DeployError(HostedEngineError):
         if self.left:
             message += "\nleft behind (clean by hand): " + "; ".join(self.left)
         super().__init__(message)
+
+
+class DeployInterrupted(DeployError):
+    """Ctrl-C (SIGINT) stopped a step; what was done was undone."""
+
+
+def _undone(left: list[str]) -> str:
+    return "what deploy had done was undone" if not left else "deploy could not undo everything"
+
+
+def _restore(path: str) -> Callable[[], None]:
+    """The undo of writing `path`: its earlier content back (deploy --force over an earlier
+    configuration), or no file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            before: str | None = f.read()
+    except FileNotFoundError:
+        before = None
+
+    def revert() -> None:
+        if before is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(before)
+
+    return revert
 
 
 class Reporter(Protocol):
@@ -86,12 +118,14 @@ class Deployment:
     reporter: Reporter
     force: bool = False
     health_timeout: float = 900.0
+    start_ha: bool = False  # start the daemon through systemd and wait for its agent's EngineUp
     sd_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     vm_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     image_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     volume_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     runtime: VmRuntime | None = None
     domain: StorageDomain | None = None
+    _undo_stack: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def a(self, key: str) -> Any:
         return self.answers[f"OVEHOSTED_{key}"]
@@ -127,7 +161,24 @@ class Deployment:
         hook_problem = lease_hook.installation_problem(self.paths.hooks_dir)
         if hook_problem is not None:
             problems.append(hook_problem)
+        if not self.force:
+            problems += [
+                f"{left} (an earlier deploy?): hosted-engine --cleanup removes it, deploy --force replaces it"
+                for left in self.leftovers()
+            ]
         return problems
+
+    def leftovers(self) -> list[str]:
+        """What an earlier deploy left on this host: its configuration, its Engine VM."""
+        found = [f"{path} exists" for path in (self.paths.host_conf, self.paths.vm_conf) if os.path.exists(path)]
+        try:
+            conn, dom = cleanup.engine_vm(self.paths.libvirt_uri)
+        except Exception:  # libvirt not reachable: check() says so
+            return found
+        with contextlib.closing(conn):
+            if dom is not None:
+                found.append(f"the Engine VM {dom.name()} is defined in {self.paths.libvirt_uri}")
+        return found
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -135,8 +186,7 @@ class Deployment:
         problems = self.check()
         if problems:
             raise DeployError("nothing was changed, because:\n  " + "\n  ".join(problems))
-        undo: list[tuple[str, Callable[[], None]]] = []
-        steps: list[tuple[str, Callable[[], Callable[[], None] | None]]] = [
+        steps: list[tuple[str, Callable[[], None]]] = [
             ("Creating the storage domain", self._create_domain),
             ("Copying the appliance into the domain", self._copy_appliance),
             ("Writing the configuration", self._write_config),
@@ -145,34 +195,70 @@ class Deployment:
             ("Waiting for the Engine to be healthy", self._wait_healthy),
             ("Handing the Engine VM to HA", self._hand_over),
         ]
-        for name, action in steps:
-            self.reporter.step(name)
-            try:
-                revert = action()
-            except Exception as e:
-                logger.exception("deploy step failed: %s", name)
-                left = self._undo(undo)
-                raise DeployError(f"{name} failed: {e}; everything deploy created was removed", left) from None
-            if revert is not None:
-                undo.append((name, revert))
+        if self.start_ha:
+            steps.append(("Starting the HA agent (systemd)", self._start_ha))
+        if self.force and self.leftovers():
+            steps.insert(0, ("Removing what an earlier deploy left on this host (not undone)", self._clean_earlier))
+        self._undo_stack.clear()
+        name = steps[0][0]
+        try:  # the whole loop: Ctrl-C may land between two steps too
+            for name, action in steps:
+                self.reporter.step(name)
+                action()
+        except KeyboardInterrupt:
+            left = self._undo()
+            raise DeployInterrupted(f"interrupted at: {name}; {_undone(left)}", left) from None
+        except Exception as e:
+            logger.exception("deploy step failed: %s", name)
+            left = self._undo()
+            raise DeployError(f"{name} failed: {e}; {_undone(left)}", left) from None
         self.reporter.info(f"The Engine VM runs on this host; its health page: {self.a('VM/healthUrl')}")
+        self._undo_stack.clear()  # done: nothing is undone any more
 
-    def _undo(self, undo: list[tuple[str, Callable[[], None]]]) -> list[str]:
+    def _will_undo(self, what: str, revert: Callable[[], None]) -> None:
+        """Register how to undo a change, before making it: an interruption in the middle of a step
+        then undoes what that step had begun (so every revert tolerates a change not made)."""
+        self._undo_stack.append((what, revert))
+
+    def _undo(self) -> list[str]:
+        """Undo every registered change, newest first; what could not be undone. A second Ctrl-C does
+        not stop it (SIGINT is ignored meanwhile, in the main thread where Python delivers it)."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         left = []
-        for name, revert in reversed(undo):
-            self.reporter.info(f"undoing: {name}")
-            try:
-                revert()
-            except Exception as e:
-                left.append(f"{name}: {e}")
+        try:
+            while self._undo_stack:
+                what, revert = self._undo_stack.pop()
+                self.reporter.info(f"undoing: {what}")
+                try:
+                    revert()
+                except Exception as e:
+                    logger.warning("undo failed: %s: %s", what, e)
+                    left.append(f"{what}: {e}")
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         return left
 
-    def _create_domain(self) -> Callable[[], None]:
+    def _clean_earlier(self) -> None:
+        result = cleanup.cleanup(self.paths.conf_dir, self.paths.run_dir, self.paths.libvirt_uri, force=True)
+        for what in result.removed:
+            self.reporter.info(f"removed {what}")
+        if result.left:
+            raise DeployError("an earlier deploy's leftovers remain: " + "; ".join(result.left))
+
+    def _create_domain(self) -> None:
         created = [
-            p
+            os.path.join(self.storage, p)
             for p in (constants.HA_AGENT_DIR, constants.IMAGES_DIR)
             if not os.path.exists(os.path.join(self.storage, p))
         ]
+
+        def revert() -> None:
+            for path in created:
+                shutil.rmtree(path, ignore_errors=True)
+
+        self._will_undo("Creating the storage domain", revert)
         self.domain = StorageDomain.create(
             self.storage,
             io_timeout=self.a("STORAGE/ioTimeout"),
@@ -181,14 +267,10 @@ class Deployment:
             now=time.time(),
         )
 
-        def revert() -> None:
-            for part in created:
-                shutil.rmtree(os.path.join(self.storage, part))
-
-        return revert
-
-    def _copy_appliance(self) -> Callable[[], None]:
-        os.makedirs(os.path.dirname(self.disk_path))
+    def _copy_appliance(self) -> None:
+        image_dir = os.path.dirname(self.disk_path)
+        self._will_undo("Copying the appliance into the domain", lambda: shutil.rmtree(image_dir, ignore_errors=True))
+        os.makedirs(image_dir)
         process = subprocess.Popen(
             ["qemu-img", "convert", "-p", "-O", "raw", self.a("VM/applianceImage"), self.disk_path],
             stdout=subprocess.PIPE,
@@ -196,25 +278,33 @@ class Deployment:
             text=True,
         )
         assert process.stdout is not None
-        buffer = ""
-        while True:
-            chunk = process.stdout.read(64)
-            if not chunk:
-                break
-            buffer += chunk
-            found = re.findall(r"\((\d+(?:\.\d+)?)/100%\)", buffer)
-            if found:
-                self.reporter.progress(float(found[-1]) / 100)
-                buffer = buffer[-32:]
-        if process.wait() != 0:
-            raise DeployError(f"qemu-img convert failed: {process.stderr.read().strip() if process.stderr else ''}")
+        shown = 0.0
+        try:
+            buffer = ""
+            while True:
+                chunk = process.stdout.read(64)
+                if not chunk:
+                    break
+                buffer += chunk
+                found = re.findall(r"\((\d+(?:\.\d+)?)/100%\)", buffer)
+                if found:
+                    shown = float(found[-1]) / 100
+                    self.reporter.progress(shown)
+                    buffer = buffer[-32:]
+            if process.wait() != 0:
+                stderr = process.stderr.read().strip() if process.stderr else ""
+                raise DeployError(f"qemu-img convert failed: {stderr}")
+        finally:
+            if process.poll() is None:  # interrupted: the copy stops before its directory is removed
+                process.kill()
+                process.wait()
         subprocess.run(
             ["qemu-img", "resize", "-q", "-f", "raw", self.disk_path, f"{self.a('VM/diskSizeGiB')}G"],
             check=True,
             capture_output=True,
         )
-        self.reporter.progress(1.0)
-        return lambda: shutil.rmtree(os.path.dirname(self.disk_path))
+        if shown < 1.0:
+            self.reporter.progress(1.0)
 
     def vm_config(self) -> VmConfig:
         return VmConfig(
@@ -247,26 +337,19 @@ class Deployment:
         }
         return "".join(f"{k}={v}\n" for k, v in values.items() if v is not None)
 
-    def _write_config(self) -> Callable[[], None]:
+    def _write_config(self) -> None:
         assert self.domain is not None
         shared = SharedConfig(self.domain.shared_conf_path)
         for key, value in self.shared_values().items():
             shared.set(key, str(value))
         os.makedirs(self.paths.conf_dir, exist_ok=True)
-        written = []
         for path, text in ((self.paths.vm_conf, self.vm_conf_text()), (self.paths.host_conf, self.host_conf_text(1))):
             if os.path.exists(path) and not self.force:
                 raise DeployError(f"{path} exists (an earlier deploy?); deploy --force replaces it")
+            self._will_undo(f"writing {path}", _restore(path))
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            written.append(path)
         config_.load_host_config(self.paths.host_conf)  # what we wrote must load
-
-        def revert() -> None:
-            for path in written:
-                os.unlink(path)
-
-        return revert
 
     def shared_values(self) -> dict[str, Any]:
         """What joining hosts read from the domain: the VM and the cluster-wide settings."""
@@ -317,13 +400,13 @@ class Deployment:
         )
         return config_.render_host_config(conf)
 
-    def _join(self) -> Callable[[], None]:
+    def _join(self) -> None:
         assert self.domain is not None
         lockspace = self.domain.lockspace()
+        self._will_undo("Joining the lockspace as host 1", lambda: lockspace.leave(1))
         lockspace.join(1)
-        return lambda: lockspace.leave(1)
 
-    def _start_vm(self) -> Callable[[], None]:
+    def _start_vm(self) -> None:
         assert self.domain is not None
         self.domain.whiteboard(self.domain.lockspace()).set_global_maintenance(1, True)
         # Our own lease hook reads the configuration just written.
@@ -334,8 +417,8 @@ class Deployment:
             hook_env={"HOSTED_ENGINE_CONF": self.paths.host_conf},
             lease=LeaseSpec.of(self.domain.engine_vm_lease()),
         )
+        self._will_undo("Starting the Engine VM", self.runtime.destroy)
         self.runtime.start()
-        return self.runtime.destroy
 
     def _wait_healthy(self) -> None:
         url = self.a("VM/healthUrl")
@@ -354,6 +437,25 @@ class Deployment:
                     f"the Engine did not report {HEALTHY_MARKER!r} at {url} within {self.health_timeout:.0f} s"
                 )
             self.reporter.waiting(f"{url} to say {HEALTHY_MARKER!r}", elapsed, self.health_timeout)
+            time.sleep(2)
+
+    def _start_ha(self) -> None:
+        """Start the daemon and wait until this host's agent reports EngineUp on the whiteboard."""
+        assert self.domain is not None
+        self._will_undo("Starting the HA agent", service.stop)
+        service.start()
+        board = self.domain.whiteboard()
+        started = time.monotonic()
+        while True:
+            slot = board.read().hosts.get(1)
+            if slot is not None and slot.state == "EngineUp":
+                self.reporter.info(f"the agent reports EngineUp after {time.monotonic() - started:.1f} s")
+                return
+            elapsed = time.monotonic() - started
+            if elapsed > self.health_timeout:
+                state = slot.state if slot is not None else "nothing"
+                raise DeployError(f"the HA agent reported {state}, not EngineUp, within {self.health_timeout:.0f} s")
+            self.reporter.waiting("the HA agent to report EngineUp", elapsed, self.health_timeout)
             time.sleep(2)
 
     def _hand_over(self) -> None:
