@@ -21,7 +21,7 @@ import sys
 import time
 
 from vdsm_hosted_engine.deploy import answers as answer_file
-from vdsm_hosted_engine.deploy import service
+from vdsm_hosted_engine.deploy import machine, service
 from vdsm_hosted_engine.deploy.engine import DeployAborted, collect
 from vdsm_hosted_engine.deploy.prompts import Prompts
 from vdsm_hosted_engine.deploy.steps import DeployInterrupted, Deployment, HostPaths
@@ -70,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--generate-answer", metavar="FILE", help="with --deploy: also write the answers here")
     parser.add_argument(
+        "--keep-password-hash",
+        action="store_true",
+        help="with --deploy: the answer files keep the Engine VM root password's hash (left out by default)",
+    )
+    parser.add_argument(
         "--allow-local-storage",
         action="store_true",
         help="with --deploy: accept a storage path on a local or memory filesystem (a single-machine lab: other "
@@ -95,9 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--domain-type",
-        choices=("kvm", "qemu", "test"),
-        default="kvm",
-        help="with --deploy: kvm (hardware virtualization), qemu (emulation) or test (libvirt's test driver)",
+        choices=("auto", "kvm", "qemu", "test"),
+        default="auto",
+        help="with --deploy: kvm (hardware virtualization), qemu (TCG emulation), test (libvirt's test driver) "
+        "or auto (default: kvm where the CPU and /dev/kvm offer it, else qemu; the choice is shown)",
     )
     parser.add_argument(
         "--health-timeout",
@@ -142,6 +148,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    domain_type, why = machine.virtualization()
+    if args.domain_type == "auto":
+        args.domain_type = domain_type
+        if not args.join:
+            print(f"Engine VM virtualization: {domain_type} ({why})")
+    elif args.domain_type == "kvm" and domain_type != "kvm":
+        raise InvalidRequest(f"--domain-type=kvm, but {why.split(':')[0]}: use --domain-type=qemu (or auto)")
     paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type)
     if args.join:
         from vdsm_hosted_engine.deploy.join import join
@@ -171,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
             raise DeployAborted("deploy cancelled: nothing was changed")
     else:
         answers = collect(Prompts(), preset, context)
-    text = answer_file.render(answers)
+    text = answer_file.render(answers, keep_secrets=args.keep_password_hash)
     os.makedirs(args.conf_dir, exist_ok=True)
     saved = os.path.join(args.conf_dir, "answers.conf")
     for path in filter(None, (args.generate_answer, saved)):

@@ -33,6 +33,7 @@ OVIRT_KEYS = {
     "OVEHOSTED_NETWORK/network_test_tcp_address": "OVEHOSTED_NETWORK/networkTestTarget",
     "OVEHOSTED_NETWORK/network_test_tcp_port": "OVEHOSTED_NETWORK/networkTestPort",
     "OVEHOSTED_STORAGE/imgSizeGB": "OVEHOSTED_VM/diskSizeGiB",
+    "OVEHOSTED_VM/cloudinitRootPwd": "OVEHOSTED_VM/rootPassword",
 }
 
 
@@ -90,7 +91,7 @@ def read(text: str, path: str = "<answers>", context: Context = DEFAULT_CONTEXT)
         try:
             answers[question.key] = validate(question, None if kind == "none" else value, answers, context)
         except ValueError as e:
-            problems.append(ConfigProblem(path, number, question.key, str(e), value))
+            problems.append(ConfigProblem(path, number, question.key, str(e), None if question.secret else value))
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: p.line))
     return AnswerFile(answers, warnings)
@@ -101,10 +102,13 @@ def parse(text: str, path: str = "<answers>", context: Context = DEFAULT_CONTEXT
     return read(text, path, context).answers
 
 
-def render(answers: dict[str, Any]) -> str:
+def render(answers: dict[str, Any], keep_secrets: bool = False) -> str:
+    """The answer file; a secret (the root password's hash) only with `keep_secrets`."""
     lines = [SECTION]
     for question in QUESTIONS:
         if question.key not in answers:
+            continue
+        if question.secret and answers[question.key] is not None and not keep_secrets:
             continue
         value = answers[question.key]
         if value is None:

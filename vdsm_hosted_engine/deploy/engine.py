@@ -42,7 +42,11 @@ def collect(
                 break
             except ValueError as e:
                 problem = str(e)
-    summary = [(q.group, q.prompt, answers[q.key]) for q in QUESTIONS if q.key in answers]
+    summary = [
+        (q.group, q.prompt, "(set)" if q.secret and answers[q.key] is not None else answers[q.key])
+        for q in QUESTIONS
+        if q.key in answers
+    ]
     if not front_end.confirm(summary):
         raise DeployAborted("deploy cancelled: nothing was changed")
     return answers

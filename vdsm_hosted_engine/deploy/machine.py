@@ -7,6 +7,7 @@ held to them.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import random
@@ -154,6 +155,44 @@ def filesystem_type(path: str, mountinfo_file: str = "/proc/self/mountinfo") -> 
     text = _read(mountinfo_file)
     found = mount_of(os.path.realpath(path), text or "")
     return found[1] if found else None
+
+
+KVM_GET_API_VERSION = 0xAE00  # ioctl: 12 on every working KVM
+
+
+def virtualization(cpuinfo: str = "/proc/cpuinfo", kvm_device: str = "/dev/kvm") -> tuple[str, str]:
+    """(libvirt domain type, why): `kvm` when the CPU offers hardware virtualization (vmx/svm) and
+    /dev/kvm answers, else `qemu` (TCG emulation, slower but working)."""
+    flags = set()
+    for line in (_read(cpuinfo) or "").splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    if not flags & {"vmx", "svm"}:
+        return "qemu", "the CPU offers no hardware virtualization (no vmx/svm flag): TCG emulation, slower"
+    try:
+        fd = os.open(kvm_device, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return "qemu", f"{kvm_device} cannot be opened ({e.strerror}): TCG emulation, slower"
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as e:
+        return "qemu", f"{kvm_device} does not answer ({e.strerror}): TCG emulation, slower"
+    finally:
+        os.close(fd)
+    if version != 12:
+        return "qemu", f"{kvm_device} speaks KVM API {version}, not 12: TCG emulation, slower"
+    return "kvm", "hardware virtualization (vmx/svm and /dev/kvm)"
+
+
+def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
+    """This host's DNS servers (the Engine VM's default), loopback ones left out."""
+    found = []
+    for line in (_read(resolv_conf) or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver" and not fields[1].startswith(("127.", "::1")):
+            found.append(fields[1])
+    return found
 
 
 def random_mac(rng: random.Random | None = None) -> str:

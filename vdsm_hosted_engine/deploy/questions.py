@@ -11,6 +11,7 @@ appliance).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ class Question:
     default: Any = None  # a value, or callable(answers) -> value
     when: Callable[[Answers], bool] | None = None
     optional: bool = False  # an empty answer means "not set"
+    secret: bool = False  # not echoed, not shown in the summary, not saved unless asked
 
     def default_for(self, answers: Answers) -> Any:
         return self.default(answers) if callable(self.default) else self.default
@@ -50,6 +52,30 @@ def _given(key: str) -> Callable[[Answers], bool]:
 def _health_url(answers: Answers) -> str | None:
     fqdn = answers.get("OVEHOSTED_VM/fqdn")
     return f"http://{fqdn}/ovirt-engine/services/health" if fqdn else None
+
+
+def _cloud_init(answers: Answers) -> bool:
+    return bool(answers.get("OVEHOSTED_VM/cloudInit"))
+
+
+def _static(answers: Answers) -> bool:
+    return _cloud_init(answers) and answers.get("OVEHOSTED_VM/cloudinitNetwork") == "static"
+
+
+def _fqdn_is_ip(answers: Answers) -> bool:
+    try:
+        ipaddress.ip_address(str(answers.get("OVEHOSTED_VM/fqdn")))
+        return True
+    except ValueError:
+        return False
+
+
+def _network_default(answers: Answers) -> str:
+    return "static" if _fqdn_is_ip(answers) else "dhcp"
+
+
+def _address_default(answers: Answers) -> str | None:
+    return f"{answers['OVEHOSTED_VM/fqdn']}/24" if _fqdn_is_ip(answers) else None
 
 
 def _smtp(answers: Answers) -> bool:
@@ -110,6 +136,70 @@ QUESTIONS: tuple[Question, ...] = (
     Question("OVEHOSTED_VM/diskSizeGiB", "vm", "Engine VM disk size in GiB", "int", v.disk_size, 50),
     Question("OVEHOSTED_VM/mac", "vm", "Engine VM MAC address", "str", v.mac, lambda a: machine.random_mac()),
     Question("OVEHOSTED_VM/fqdn", "vm", "Engine VM FQDN or IP address", "str", v.fqdn),
+    Question(
+        "OVEHOSTED_VM/cloudInit",
+        "vm",
+        "Configure the Engine VM with cloud-init (a NoCloud seed CD)",
+        "bool",
+        v.boolean,
+        True,
+    ),
+    Question(
+        "OVEHOSTED_VM/cloudinitNetwork",
+        "vm",
+        "Engine VM network (dhcp, static)",
+        "str",
+        v.choice("dhcp", "static"),
+        _network_default,
+        when=_cloud_init,
+    ),
+    Question(
+        "OVEHOSTED_VM/cloudinitVMStaticCIDR",
+        "vm",
+        "Engine VM address/prefix",
+        "str",
+        v.static_address,
+        _address_default,
+        when=_static,
+    ),
+    Question(
+        "OVEHOSTED_VM/cloudinitVMDNS",
+        "vm",
+        "Engine VM DNS servers (comma separated; empty: none)",
+        "str",
+        v.addresses,
+        lambda a: ",".join(machine.nameservers()) or None,
+        when=_static,
+        optional=True,
+    ),
+    Question(
+        "OVEHOSTED_VM/rootPassword",
+        "vm",
+        "Engine VM root password (empty: none)",
+        "str",
+        v.root_password,
+        when=_cloud_init,
+        optional=True,
+        secret=True,
+    ),
+    Question(
+        "OVEHOSTED_VM/rootSshPubkey",
+        "vm",
+        "Engine VM root ssh public key (empty: none)",
+        "str",
+        v.ssh_key,
+        when=_cloud_init,
+        optional=True,
+    ),
+    Question(
+        "OVEHOSTED_VM/setupScript",
+        "vm",
+        "Script the Engine VM runs once at first boot (empty: none)",
+        "str",
+        v.file,
+        when=_cloud_init,
+        optional=True,
+    ),
     Question(
         "OVEHOSTED_VM/healthUrl",
         "vm",

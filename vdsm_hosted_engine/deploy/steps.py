@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.broker.monitors.engine_health import HEALTHY_MARKER
-from vdsm_hosted_engine.deploy import cleanup, service
+from vdsm_hosted_engine.deploy import cleanup, cloud_init, service
 from vdsm_hosted_engine.errors import HostedEngineError, StorageError
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
@@ -65,6 +65,11 @@ def _undone(left: list[str]) -> str:
     return "what deploy had done was undone" if not left else "deploy could not undo everything"
 
 
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def _restore(path: str) -> Callable[[], None]:
     """The undo of writing `path`: its earlier content back (deploy --force over an earlier
     configuration), or no file."""
@@ -76,8 +81,7 @@ def _restore(path: str) -> Callable[[], None]:
 
     def revert() -> None:
         if before is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            _unlink(path)
         else:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(before)
@@ -138,6 +142,40 @@ class Deployment:
     def disk_path(self) -> str:
         return os.path.join(self.storage, constants.IMAGES_DIR, self.image_uuid, self.volume_uuid)
 
+    @property
+    def seed_path(self) -> str | None:
+        """The cloud-init seed ISO, next to the disk on the shared storage (every host attaches it)."""
+        if not self.answers.get("OVEHOSTED_VM/cloudInit"):
+            return None
+        return os.path.join(os.path.dirname(self.disk_path), "cloud-init-seed.iso")
+
+    def seed(self) -> cloud_init.Seed:
+        """The Engine VM's first-boot configuration, from the answers."""
+        network = None
+        if self.answers.get("OVEHOSTED_VM/cloudinitNetwork") == "static":
+            dns = self.answers.get("OVEHOSTED_VM/cloudinitVMDNS")
+            fqdn = self.a("VM/fqdn")
+            search = (fqdn.split(".", 1)[1],) if "." in fqdn and not fqdn.replace(".", "").isdigit() else ()
+            network = cloud_init.StaticNetwork(
+                self.a("VM/cloudinitVMStaticCIDR"),
+                self.a("NETWORK/gateway"),
+                tuple(dns.split(",")) if dns else (),
+                search,
+            )
+        script = self.answers.get("OVEHOSTED_VM/setupScript")
+        if script:
+            with open(script, encoding="utf-8") as f:
+                script = f.read()
+        return cloud_init.Seed(
+            instance_id=self.vm_uuid,
+            fqdn=self.a("VM/fqdn"),
+            mac=self.a("VM/mac"),
+            network=network,
+            root_password_hash=self.answers.get("OVEHOSTED_VM/rootPassword"),
+            ssh_key=self.answers.get("OVEHOSTED_VM/rootSshPubkey"),
+            setup_script=script,
+        )
+
     # -- checks ----------------------------------------------------------------------------------
 
     def check(self) -> list[str]:
@@ -189,12 +227,15 @@ class Deployment:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("Creating the storage domain", self._create_domain),
             ("Copying the appliance into the domain", self._copy_appliance),
+            ("Writing the Engine VM's cloud-init seed", self._write_seed),
             ("Writing the configuration", self._write_config),
             ("Joining the lockspace as host 1", self._join),
             ("Starting the Engine VM", self._start_vm),
             ("Waiting for the Engine to be healthy", self._wait_healthy),
             ("Handing the Engine VM to HA", self._hand_over),
         ]
+        if not self.answers.get("OVEHOSTED_VM/cloudInit"):
+            steps = [step for step in steps if step[1] != self._write_seed]
         if self.start_ha:
             steps.append(("Starting the HA agent (systemd)", self._start_ha))
         if self.force and self.leftovers():
@@ -306,6 +347,12 @@ class Deployment:
         if shown < 1.0:
             self.reporter.progress(1.0)
 
+    def _write_seed(self) -> None:
+        path = self.seed_path
+        assert path is not None
+        self._will_undo("Writing the Engine VM's cloud-init seed", lambda: _unlink(path))
+        cloud_init.build_seed(self.seed(), path)
+
     def vm_config(self) -> VmConfig:
         return VmConfig(
             vm_uuid=self.vm_uuid,
@@ -318,6 +365,7 @@ class Deployment:
             kernel=self.answers.get("OVEHOSTED_VM/kernel"),
             initrd=self.answers.get("OVEHOSTED_VM/initrd"),
             cmdline=self.answers.get("OVEHOSTED_VM/cmdline"),
+            cdrom=self.seed_path,
         )
 
     def vm_conf_text(self) -> str:
@@ -334,6 +382,7 @@ class Deployment:
             "kernel": vm.kernel,
             "initrd": vm.initrd,
             "cmdline": vm.cmdline,
+            "cdrom": vm.cdrom,
         }
         return "".join(f"{k}={v}\n" for k, v in values.items() if v is not None)
 

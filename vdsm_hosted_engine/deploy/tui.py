@@ -2,7 +2,9 @@
 
 The same questions, defaults and validators as the line front end (deploy/questions.py): one form
 with an input per question (answer-file answers filled in), each validated when it changes, with the
-reason shown under it; "Deploy" is accepted only when every answer is valid, "Cancel" changes nothing.
+reason shown under it; "Deploy" is accepted only when every answer is valid and then shows the same summary as the line
+front end, to confirm or go back; "Cancel" changes nothing. Answer-file values are kept, those of
+questions never asked included.
 Questions that depend on others (the TCP port only for the tcp test, the SMTP details only with a
 server) show or hide as the answers change.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from vdsm_hosted_engine.deploy.questions import DEFAULT_CONTEXT, QUESTIONS, Question, validate
@@ -27,8 +30,10 @@ class DeployForm(App[dict[str, Any] | None]):
     """Returns the validated answers, or None when cancelled."""
 
     TITLE = "hosted-engine --deploy"
+    AUTO_FOCUS = "Input"  # the first question, not the scrolling form around it
     CSS = """
     .group { margin-top: 1; text-style: bold; }
+    .question { height: auto; }
     .error { color: red; height: auto; }
     Input { width: 100%; }
     #buttons { height: auto; margin-top: 1; }
@@ -52,9 +57,10 @@ class DeployForm(App[dict[str, Any] | None]):
                 if question.group != group:
                     group = question.group
                     yield Static(group.upper(), classes="group")
-                with VerticalScroll(id=f"{_id(question)}-box"):
+                # One scrolling form; a question is a plain (unfocusable) box, so Tab goes input to input.
+                with Vertical(id=f"{_id(question)}-box", classes="question"):
                     yield Label(question.prompt)
-                    yield Input(id=_id(question))
+                    yield Input(id=_id(question), password=question.secret)
                     yield Static("", id=f"{_id(question)}-error", classes="error")
             with Horizontal(id="buttons"):
                 yield Button("Deploy", id="deploy", variant="primary")
@@ -78,7 +84,8 @@ class DeployForm(App[dict[str, Any] | None]):
         for question in QUESTIONS:
             box = self.query_one(f"#{_id(question)}-box")
             error = self.query_one(f"#{_id(question)}-error", Static)
-            applies = question.applies(answers)
+            # Answer-file values of questions never asked (the lab's kernel/initrd/cmdline) are kept.
+            applies = question.applies({**self.preset, **answers})
             box.display = applies
             if not applies:
                 continue
@@ -111,9 +118,55 @@ class DeployForm(App[dict[str, Any] | None]):
             self.exit(None)
             return
         if self.refresh_form():
-            self.exit(self.values)
+            self.push_screen(Summary(summary_rows(self.values)), self._confirmed)
         else:
             self.query_one("#summary", Static).update("some answers are not valid: see the messages above")
 
+    def _confirmed(self, go: bool | None) -> None:
+        if go:
+            self.exit(self.values)
+
     def action_cancel(self) -> None:
         self.exit(None)
+
+
+def summary_rows(answers: dict[str, Any]) -> list[str]:
+    """The line front end's summary, one row per answer (a secret shows as set)."""
+    rows = []
+    for question in QUESTIONS:
+        if question.key in answers:
+            value = answers[question.key]
+            shown = "(none)" if value is None else "(set)" if question.secret else value
+            rows.append(f"{question.prompt}: {shown}")
+    return rows
+
+
+class Summary(ModalScreen[bool]):
+    """The configuration preview; nothing changes until it is confirmed."""
+
+    CSS = """
+    Summary { align: center middle; }
+    #preview { width: 100%; height: 1fr; border: round $primary; }
+    #confirm-buttons { height: auto; }
+    """
+    BINDINGS: ClassVar = [("escape", "back", "Back")]
+
+    def __init__(self, rows: list[str]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="preview"):
+            yield Static("CONFIGURATION PREVIEW", classes="group")
+            for row in self.rows:
+                yield Static(row)
+        with Horizontal(id="confirm-buttons"):
+            yield Button("Confirm", id="confirm", variant="primary")
+            yield Button("Back", id="back")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()  # the form's Deploy handler must not see Confirm/Back
+        self.dismiss(event.button.id == "confirm")
+
+    def action_back(self) -> None:
+        self.dismiss(False)

@@ -321,3 +321,50 @@ def file(value: Any, answers: Answers, context: Context) -> str:
     if not os.path.isabs(path) or not os.path.isfile(path):
         raise ValueError(f"{path} is not an existing file (absolute path)")
     return path
+
+
+# -- cloud-init ------------------------------------------------------------------------------------
+
+_CRYPT = re.compile(r"^\$(1|5|6|y|2[aby])\$[./A-Za-z0-9$]{8,}$")
+_SSH_KEY = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+)\s+[A-Za-z0-9+/]+=*(\s.*)?$")
+
+
+def static_address(value: Any, answers: Answers, context: Context) -> str:
+    """address/prefix of the Engine VM, in the same network as the gateway."""
+    given = str(value).strip()
+    try:
+        interface = ipaddress.ip_interface(given)
+    except ValueError:
+        raise ValueError(f"{given!r} is not an address/prefix (e.g. 192.0.2.10/24)") from None
+    if "/" not in given:
+        raise ValueError(f"{given} has no prefix length: give it as address/prefix (e.g. {given}/24)")
+    gateway_ = answers.get("OVEHOSTED_NETWORK/gateway")
+    if gateway_ and ipaddress.ip_address(gateway_) not in interface.network:
+        raise ValueError(f"the gateway {gateway_} is not in {interface.network}: the Engine VM could not reach it")
+    return str(interface)
+
+
+def addresses(value: Any, answers: Answers, context: Context) -> str:
+    items = [x.strip() for x in str(value).replace(" ", ",").split(",") if x.strip()]
+    for item in items:
+        ip(item, answers, context)
+    return ",".join(str(ipaddress.ip_address(x)) for x in items)
+
+
+def root_password(value: Any, answers: Answers, context: Context) -> str:
+    """A crypt hash as given, or the hash of a clear-text password (never kept in clear)."""
+    from vdsm_hosted_engine.deploy.cloud_init import hash_password
+
+    given = str(value)
+    if _CRYPT.match(given.strip()):
+        return given.strip()
+    if len(given) < 6:
+        raise ValueError("the root password is too short: at least 6 characters")
+    return hash_password(given)
+
+
+def ssh_key(value: Any, answers: Answers, context: Context) -> str:
+    given = str(value).strip()
+    if not _SSH_KEY.match(given):
+        raise ValueError(f"{given[:40]!r} is not an ssh public key (ssh-ed25519 AAAA... comment)")
+    return given

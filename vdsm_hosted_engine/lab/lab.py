@@ -270,6 +270,7 @@ class Lab:
             "VM/diskSizeGiB": ("int", 1),
             "VM/mac": ("str", ENGINE_MAC),
             "VM/fqdn": ("str", self.engine_address),
+            "VM/cloudInit": ("bool", False),  # the lab appliance boots by its kernel command line
             "VM/healthUrl": ("str", self.health_url),
             "VM/kernel": ("str", image.kernel),
             "VM/initrd": ("str", image.initrd),

@@ -62,6 +62,8 @@ def answer_text(tmp_path, health, disk_gib=1):
         f"OVEHOSTED_VM/applianceImage=str:{appliance}\nOVEHOSTED_VM/vcpus=int:1\nOVEHOSTED_VM/memMiB=int:128\n"
         f"OVEHOSTED_VM/diskSizeGiB=int:{disk_gib}\nOVEHOSTED_VM/mac=str:00:16:3e:00:00:01\n"
         f"OVEHOSTED_VM/fqdn=str:{ENGINE}\nOVEHOSTED_VM/healthUrl=str:{health}\n"
+        "OVEHOSTED_VM/cloudInit=bool:True\nOVEHOSTED_VM/cloudinitNetwork=str:dhcp\n"
+        "OVEHOSTED_VM/rootPassword=none:None\nOVEHOSTED_VM/rootSshPubkey=none:None\nOVEHOSTED_VM/setupScript=none:None\n"
         "OVEHOSTED_HA/priority=int:0\nOVEHOSTED_HA/spareHosts=int:1\nOVEHOSTED_NOTIF/smtpServer=none:None\n"
     )
 
@@ -92,6 +94,12 @@ def test_deploy_end_to_end(tmp_path, tmp_health, sanlock_admin, monkeypatch):
         )
         xml = dep.runtime._domain().XMLDesc()
         assert domain.leases_path in xml  # our before_vm_start hook ran with the new configuration
+        # The cloud-init seed: an ISO labelled cidata next to the disk, attached as the VM's CD-ROM.
+        assert dep.seed_path == os.path.join(os.path.dirname(dep.disk_path), "cloud-init-seed.iso")
+        assert f"<source file='{dep.seed_path}'/>" in xml and "device='cdrom'" in xml
+        label = subprocess.run(["isoinfo", "-d", "-i", dep.seed_path], capture_output=True, text=True, check=True)
+        assert "Volume id: cidata" in label.stdout
+        assert shared["vm.cdrom"] == dep.seed_path
         assert domain.lockspace().holds(1) is True
         assert domain.whiteboard().read().global_maintenance is False
         assert any("healthy" in line for line in dep.reporter.lines)

@@ -52,3 +52,21 @@ def test_a_cgroup_limit_bounds_what_the_host_can_give(tmp_path):
     (top / "cpu.max").write_text("250000 100000")
     assert machine.cgroup_cpus([str(top)]) == 3
     assert machine.cgroup_cpus([str(tmp_path / "none")]) is None
+
+
+def test_kvm_only_where_the_cpu_and_dev_kvm_offer_it(tmp_path):
+    """Seen: the default kvm domain type hung a guest at 100 % CPU on a host without vmx/svm."""
+    plain = tmp_path / "cpuinfo-plain"
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse2 hypervisor\n")
+    vmx = tmp_path / "cpuinfo-vmx"
+    vmx.write_text("processor\t: 0\nflags\t\t: fpu vmx sse2\n")
+    not_kvm = tmp_path / "kvm"
+    not_kvm.write_text("")
+    assert machine.virtualization(str(plain), "/dev/kvm") == (
+        "qemu",
+        "the CPU offers no hardware virtualization (no vmx/svm flag): TCG emulation, slower",
+    )
+    kind, why = machine.virtualization(str(vmx), str(tmp_path / "missing"))
+    assert kind == "qemu" and why.startswith(f"{tmp_path}/missing cannot be opened")
+    kind, why = machine.virtualization(str(vmx), str(not_kvm))
+    assert kind == "qemu" and why.startswith(f"{not_kvm} does not answer")

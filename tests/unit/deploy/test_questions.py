@@ -71,6 +71,7 @@ def good_answer_file(tmp_layout):
         f"OVEHOSTED_VM/applianceImage=str:{tmp_layout}/appliance.qcow2\n"
         "OVEHOSTED_VM/memMiB=int:128\n"
         "OVEHOSTED_VM/fqdn=str:192.0.2.10\n"
+        "OVEHOSTED_VM/cloudInit=bool:False\n"
         "OVEHOSTED_NOTIF/smtpServer=none:None\n"
     )
 
@@ -114,17 +115,21 @@ def test_an_ovirt_answer_file_is_read_and_its_other_keys_ignored_with_one_warnin
         "OVEHOSTED_VM/vmVCpus=str:1\n"
         "OVEHOSTED_NETWORK/fqdn=str:192.0.2.11\n"
         "OVEHOSTED_NETWORK/network_test_tcp_port=none:None\n"
-        "OVEHOSTED_VM/rootPassword=str:secret\n"
+        "OVEHOSTED_VM/cloudinitRootPwd=str:s3cret-pw\n"
+        "OVEHOSTED_VM/automateVMShutdown=bool:True\n"
         "OVEHOSTED_CORE/deployProceed=bool:True\n"
-    )
+    ).replace("OVEHOSTED_VM/cloudInit=bool:False", "OVEHOSTED_VM/cloudInit=bool:True")
     read = answer_file.read(text, "ovirt.conf", LOCAL)
     assert read.answers["OVEHOSTED_VM/memMiB"] == 256 and read.answers["OVEHOSTED_VM/vcpus"] == 1
     assert read.answers["OVEHOSTED_VM/fqdn"] == "192.0.2.11"
     assert "OVEHOSTED_NETWORK/networkTestPort" not in read.answers
+    assert read.answers["OVEHOSTED_VM/rootPassword"].startswith("$6$")  # oVirt's clear text, hashed
     assert read.warnings == [
-        "ovirt.conf:13: OVEHOSTED_VM/rootPassword: ignored (not a question of this deploy)",
-        "ovirt.conf:14: OVEHOSTED_CORE/deployProceed: ignored (not a question of this deploy)",
+        "ovirt.conf:15: OVEHOSTED_VM/automateVMShutdown: ignored (not a question of this deploy)",
+        "ovirt.conf:16: OVEHOSTED_CORE/deployProceed: ignored (not a question of this deploy)",
     ]
+    assert "s3cret-pw" not in answer_file.render(read.answers, keep_secrets=True)
+    assert "rootPassword" not in answer_file.render(read.answers)  # kept only when asked
 
 
 def test_prompt_flow_through_stdin_reasks_with_the_reason(tmp_layout):
@@ -147,6 +152,13 @@ def test_prompt_flow_through_stdin_reasks_with_the_reason(tmp_layout):
         "",
         "engine.lab",
         "192.0.2.10",  # an FQDN that does not resolve is refused; an IP is taken
+        "",  # cloud-init: yes
+        "dhcp",  # its network (static is the default for an IP)
+        "short",
+        "s3cret-pw",  # root password: refused (too short), then taken (hashed)
+        "not a key",
+        "",  # ssh key: refused, then none
+        "",  # no setup script
         "",  # vm
         "",
         "",  # ha defaults
@@ -161,6 +173,9 @@ def test_prompt_flow_through_stdin_reasks_with_the_reason(tmp_layout):
     assert "  [ERROR] relative/path is not an absolute path" in text
     assert "  [ERROR] 99999 is out of range: must be between 1 and 65535" in text
     assert "  [ERROR] engine.lab does not resolve" in text
+    assert "  [ERROR] the root password is too short" in text and "s3cret-pw" not in text
+    assert result["OVEHOSTED_VM/rootPassword"].startswith("$6$") and result["OVEHOSTED_VM/rootSshPubkey"] is None
+    assert "Engine VM root password (empty: none)                       : (set)" in text
     assert "  [ERROR] answer Yes or No" in text
     assert "--== STORAGE ==--" in text and "--== CONFIGURATION PREVIEW ==--" in text
     assert result["OVEHOSTED_NETWORK/networkTestTarget"] == "127.0.0.1"

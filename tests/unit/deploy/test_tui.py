@@ -25,7 +25,8 @@ def preset(tmp_path):
     return answer_file.parse(
         "[environment:default]\n"
         f"OVEHOSTED_STORAGE/path=str:{tmp_path}/domain\nOVEHOSTED_NETWORK/gateway=str:127.0.0.1\n"
-        f"OVEHOSTED_VM/applianceImage=str:{tmp_path}/a.qcow2\nOVEHOSTED_VM/memMiB=int:128\n",
+        f"OVEHOSTED_VM/applianceImage=str:{tmp_path}/a.qcow2\nOVEHOSTED_VM/memMiB=int:128\n"
+        "OVEHOSTED_VM/cmdline=str:console=ttyS0\n",
         "a.conf",
         LOCAL,
     )
@@ -51,13 +52,24 @@ def test_tui_validates_then_deploys_with_the_answers(tmp_path):
             assert "99 s is out of range: must be between 1 and 60" in str(error.render())
             await fill(app, pilot, "OVEHOSTED_STORAGE/ioTimeout", "1")
             await fill(app, pilot, "OVEHOSTED_VM/fqdn", "192.0.2.10")
+            await fill(app, pilot, "OVEHOSTED_VM/cloudinitNetwork", "dhcp")
             # tcp makes its port question appear, with its default
             port_box = app.query_one(f"#{_id(BY_KEY['OVEHOSTED_NETWORK/networkTestPort'])}-box")
             assert port_box.display is False
             await fill(app, pilot, "OVEHOSTED_NETWORK/networkTest", "tcp")
             assert port_box.display is True
             await fill(app, pilot, "OVEHOSTED_NETWORK/networkTestPort", str(port))
+            # Deploy shows the summary; Back returns to the form, Confirm ends it.
             app.query_one("#deploy", Button).press()
+            await pilot.pause()
+            rows = [str(w.render()) for w in app.screen.query(Static)]
+            assert "CONFIGURATION PREVIEW" in rows and "Engine VM FQDN or IP address: 192.0.2.10" in rows
+            app.screen.query_one("#back", Button).press()
+            await pilot.pause()
+            assert app.return_value is None and isinstance(app.screen.query_one("#deploy", Button), Button)
+            app.query_one("#deploy", Button).press()
+            await pilot.pause()
+            app.screen.query_one("#confirm", Button).press()
             await pilot.pause()
         return app.return_value
 
@@ -69,6 +81,7 @@ def test_tui_validates_then_deploys_with_the_answers(tmp_path):
     assert answers["OVEHOSTED_NETWORK/networkTestPort"] == port
     assert answers["OVEHOSTED_VM/healthUrl"] == "http://192.0.2.10/ovirt-engine/services/health"
     assert answers["OVEHOSTED_VM/memMiB"] == 128  # from the answer file
+    assert answers["OVEHOSTED_VM/cmdline"] == "console=ttyS0"  # never asked, kept (seen dropped)
 
 
 def test_tui_cancel_returns_nothing(tmp_path):

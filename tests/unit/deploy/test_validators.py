@@ -107,3 +107,23 @@ def test_the_tcp_test_connects_at_the_port_question():
         assert v.test_port(str(port), answers, STRICT) == port
     with pytest.raises(ValueError, match=f"^port {port} of 127.0.0.1 does not answer the tcp test"):
         v.test_port(str(port), answers, STRICT)
+
+
+def test_the_static_address_has_a_prefix_and_reaches_the_gateway():
+    answers = {"OVEHOSTED_NETWORK/gateway": "192.0.2.1"}
+    assert v.static_address("192.0.2.10/24", answers, STRICT) == "192.0.2.10/24"
+    with pytest.raises(ValueError, match="^192.0.2.10 has no prefix length: give it as address/prefix"):
+        v.static_address("192.0.2.10", answers, STRICT)
+    with pytest.raises(ValueError, match="^the gateway 192.0.2.1 is not in 198.51.100.0/24"):
+        v.static_address("198.51.100.7/24", answers, STRICT)
+
+
+def test_root_password_and_ssh_key():
+    assert v.root_password("s3cret-pw", {}, STRICT).startswith("$6$")
+    given = "$6$abcdefgh$" + "x" * 86
+    assert v.root_password(given, {}, STRICT) == given  # a hash is taken as it is
+    with pytest.raises(ValueError, match="^the root password is too short"):
+        v.root_password("abc", {}, STRICT)
+    assert v.ssh_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA admin@laptop", {}, STRICT).startswith("ssh-ed25519")
+    with pytest.raises(ValueError, match="is not an ssh public key"):
+        v.ssh_key("hunter2", {}, STRICT)
