@@ -30,7 +30,6 @@ class DeployForm(App[dict[str, Any] | None]):
     """Returns the validated answers, or None when cancelled."""
 
     TITLE = "hosted-engine --deploy"
-    AUTO_FOCUS = "Input"  # the first question, not the scrolling form around it
     CSS = """
     .group { margin-top: 1; text-style: bold; }
     .question { height: auto; }
@@ -73,6 +72,8 @@ class DeployForm(App[dict[str, Any] | None]):
             if question.key in self.preset and self.preset[question.key] is not None:
                 self.query_one(f"#{_id(question)}", Input).value = str(self.preset[question.key])
         self.refresh_form()
+        # The first question takes the keys (not the scrolling form), its label left in view.
+        self.query(Input).first().focus(scroll_visible=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_form()
