@@ -111,7 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=900.0,
         help="with --deploy: seconds to wait for the Engine's health page, and for the agent's EngineUp",
     )
-    parser.add_argument("--tui", action="store_true", help="with --deploy: full-screen questions (Textual)")
+    parser.add_argument(
+        "--tui", action="store_true", help="with --deploy: full-screen questions (Textual; works from 80x24)"
+    )
     parser.add_argument("--join", action="store_true", help="with --deploy: join a deployed cluster (with --storage)")
     parser.add_argument("--storage", help="with --deploy --join: the storage domain path")
     parser.add_argument(
