@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 BUSYBOX = "/bin/busybox"
 # What the guest loads: network and disk drivers, the ACPI power button and its event device
 # (their dependencies are found with modinfo).
-WANTED_MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "button", "evdev")
+# The CD-ROM (IDE on the pc machine) and ISO 9660 read the cloud-init seed deploy attaches.
+WANTED_MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "button", "evdev", "ata_piix", "sr_mod", "isofs")
 DISK_MIB = 64
 HEALTHY_TEXT = "DB Up!Welcome to Health Status!"
 
@@ -125,7 +126,8 @@ def build(cache_dir: str) -> Appliance:
         raise ApplianceError(f"{BUSYBOX} is missing: install busybox-static (make setup)")
     kernel = kernel_version()
     init = _init_script()
-    digest = hashlib.sha1(init + kernel.encode() + str(DISK_MIB).encode()).hexdigest()[:12]
+    inputs = init + kernel.encode() + str(DISK_MIB).encode() + str(WANTED_MODULES).encode()
+    digest = hashlib.sha1(inputs).hexdigest()[:12]
     target = os.path.join(cache_dir, f"appliance-{digest}")
     appliance = Appliance(
         os.path.join(target, "vmlinuz"), os.path.join(target, "initrd.img"), os.path.join(target, "disk.raw")
