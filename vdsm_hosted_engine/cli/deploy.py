@@ -164,7 +164,12 @@ def _run(args: argparse.Namespace) -> int:
         if not args.storage:
             raise InvalidRequest("--join needs --storage=PATH (the deployed storage domain)")
         host_id = join(args.storage, paths, args.hostname, force=args.force)
-        print(f"Success: joined as host id {host_id}. Start the agent: systemctl enable --now vdsm-hosted-engine")
+        start = (
+            f"systemctl enable --now {service.UNIT}"
+            if service.unit_installed()
+            else service.manual_command(paths.host_conf)
+        )
+        print(f"Success: joined as host id {host_id}. Start the agent: {start}")
         return 0
     context = Context(allow_local_storage=args.allow_local_storage, domain_type=args.domain_type)
     preset: dict = {}

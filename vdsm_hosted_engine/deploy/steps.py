@@ -278,7 +278,7 @@ class Deployment:
                     left.append(f"{what}: {e}")
         finally:
             if main:
-                signal.signal(signal.SIGINT, previous)
+                signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
         return left
 
     def _clean_earlier(self) -> None:
