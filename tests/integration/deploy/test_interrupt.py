@@ -191,3 +191,26 @@ def test_cleanup_refuses_while_the_engine_runs_here_unless_forced(tmp_path, tmp_
             dep.runtime.destroy()
         if StorageDomain.exists_at(str(tmp_path / "domain")):
             StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
+
+
+def test_cleanup_keeps_a_domain_another_host_joined_unless_forced(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    """Given a deployment whose domain host 2 has joined (its whiteboard slot, written as that host
+    would), cleanup removes this host's part only and says why the domain stays; --force removes it."""
+    from vdsm_hosted_engine.storage import whiteboard
+
+    dep = deployment(tmp_path, tmp_health, monkeypatch)
+    dep.run()
+    try:
+        dep.runtime.destroy()
+        domain = StorageDomain.open(str(tmp_path / "domain"))
+        slot = whiteboard.HostSlot(host_id=2, timestamp=1, score=3400, engine_status={}, hostname="host2")
+        with open(domain.metadata_path, "r+b") as f:  # host 2's own slot, as its agent writes it
+            f.seek(2 * whiteboard.SLOT_SIZE)
+            f.write(whiteboard.encode_host_slot(slot))
+        result = cleanup(str(tmp_path / "etc"), str(tmp_path / "run"), "test:///default")
+        assert result.kept == [f"the storage domain in {tmp_path}/domain: hosts 2 joined it (--force removes it)"]
+        assert StorageDomain.exists_at(str(tmp_path / "domain")) and not domain.lockspace().holds(1)
+        assert not (tmp_path / "etc" / "hosted-engine.conf").exists() and result.left == []
+    finally:
+        if StorageDomain.exists_at(str(tmp_path / "domain")):
+            StorageDomain.open(str(tmp_path / "domain")).lockspace().leave(1)
