@@ -1,10 +1,10 @@
 """`hosted-engine --deploy`: the line-by-line front end's output and the command's options.
 
     hosted-engine --deploy [--tui] [--config-append=FILE ...] [--generate-answer=FILE] [--force]
-                  [--allow-local-storage]
+                  [--allow-local-storage] [--keep-password-hash]
     hosted-engine --deploy --join --storage=PATH [--hostname=NAME]
+                  [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=auto|kvm|qemu|test]
     hosted-engine --cleanup [--force] [--conf-dir=DIR --run-dir=DIR --libvirt-uri=URI]
-                  [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=kvm|qemu|test]
 
 Answered questions are skipped; the rest are asked; a summary is confirmed before anything changes;
 the answers are saved (`<conf-dir>/answers.conf`, and `--generate-answer`) before the first change,

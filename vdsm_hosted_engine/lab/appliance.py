@@ -4,7 +4,8 @@ Three files: the cloud kernel (`linux-image-cloud-amd64`), an initramfs with bus
 the virtio modules the kernel needs (it has them as modules, ENVIRONMENT.md) and `appliance-init.sh`
 as its init, and a small ext4 disk image (`mke2fs -d`, no mount needed) on which every boot appends a
 record. Deploy copies the disk into the storage domain like any appliance image and boots the kernel
-directly (`OVEHOSTED_VM/kernel|initrd|cmdline`). Built once into a cache directory keyed by the
+directly (`OVEHOSTED_VM/kernel|initrd|cmdline`); with no address on its command line its init reads
+deploy's cloud-init NoCloud seed from the CD-ROM instead. Built once into a cache directory keyed by the
 inputs' digest.
 """
 
