@@ -200,3 +200,12 @@ def test_answered_questions_are_not_asked_and_declining_changes_nothing(tmp_layo
 def test_input_ending_early_aborts():
     with pytest.raises(engine.DeployAborted, match="input ended"):
         engine.collect(Prompts(io.StringIO(""), io.StringIO()))
+
+
+def test_the_health_url_default_waits_for_the_fqdn():
+    """Seen: the TUI showed http://None/... until an FQDN was typed."""
+    question = BY_KEY["OVEHOSTED_VM/healthUrl"]
+    assert question.default_for({}) is None
+    assert question.default_for({"OVEHOSTED_VM/fqdn": "192.0.2.10"}) == (
+        "http://192.0.2.10/ovirt-engine/services/health"
+    )
