@@ -106,6 +106,8 @@ def test_dependencies(built):
         "libvirt-daemon-driver-qemu",
         "libvirt-lock-sanlock",
         "qemu-img",
+        "genisoimage",
+        "openssl",
         "logrotate",
     } <= requires
 

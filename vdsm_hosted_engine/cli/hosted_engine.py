@@ -11,6 +11,7 @@
     hosted-engine --get-shared-config KEY [--type=he_shared|he_local]
     hosted-engine --reinitialize-lockspace [--force]
     hosted-engine --check-deployed                                    (rc 0 deployed, 1 not)
+    hosted-engine --cleanup [--force]                 (remove this host's deployment; see cli/deploy.py)
     hosted-engine --configure-host [--dry-run] [--root=DIR]          (libvirt's sanlock lock manager)
     hosted-engine --console                                           (the Engine VM's serial console)
     hosted-engine call VERB [name=value ...]                         (any verb, vdsm-client style)
@@ -112,6 +113,7 @@ _SWITCHES = (
     "--console",
     "--configure-host",
     "--deploy",
+    "--cleanup",
     "--connect-storage",
     "--disconnect-storage",
 )
@@ -253,6 +255,10 @@ def _run(argv: list[str]) -> int:
         return deploy_cli.run(args)
     if args.events:
         return _events(args)
+    if args.cleanup:
+        from vdsm_hosted_engine.cli import deploy as deploy_cli
+
+        return deploy_cli.cleanup(args)
     if args.vm_status:
         status = _call(args, "getStatus")
         print(json.dumps(status, sort_keys=True) if args.json else render_text(status), end="\n" if args.json else "")

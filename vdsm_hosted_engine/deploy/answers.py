@@ -5,25 +5,50 @@
     OVEHOSTED_VM/memMiB=int:4096
     OVEHOSTED_NOTIF/smtpServer=none:None
 
-Reading reports every problem at once as `file:line: KEY: reason` (unknown key, bad type, a value the
-question's validator refuses); nothing is half-read. `render` writes the file `--generate-answer`
-produces and deploy saves on success.
+Reading reports every problem at once, in line order, as `file:line: KEY: reason` (bad type, a
+value the question's validator refuses, a duplicate); nothing is half-read. An answer file written by
+oVirt's `hosted-engine --deploy` is read too: its keys that mean one of our questions are taken under
+our name (whatever type oVirt wrote them with: it writes `OVEHOSTED_VM/vmVCpus=str:4`), and every other
+key is ignored with one warning. `render` writes the file `--generate-answer` produces and deploy saves.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from vdsm_hosted_engine.deploy.questions import BY_KEY, QUESTIONS, TYPES, validate
+from vdsm_hosted_engine.deploy.questions import BY_KEY, DEFAULT_CONTEXT, QUESTIONS, TYPES, validate
+from vdsm_hosted_engine.deploy.validators import Context
 from vdsm_hosted_engine.errors import ConfigError, ConfigProblem
 
 SECTION = "[environment:default]"
 
+# oVirt's ovirt-hosted-engine-setup keys (ohostedcons) that mean one of our questions.
+OVIRT_KEYS = {
+    "OVEHOSTED_VM/vmMemSizeMB": "OVEHOSTED_VM/memMiB",
+    "OVEHOSTED_VM/vmVCpus": "OVEHOSTED_VM/vcpus",
+    "OVEHOSTED_VM/vmMACAddr": "OVEHOSTED_VM/mac",
+    "OVEHOSTED_NETWORK/fqdn": "OVEHOSTED_VM/fqdn",
+    "OVEHOSTED_NETWORK/network_test": "OVEHOSTED_NETWORK/networkTest",
+    "OVEHOSTED_NETWORK/network_test_tcp_address": "OVEHOSTED_NETWORK/networkTestTarget",
+    "OVEHOSTED_NETWORK/network_test_tcp_port": "OVEHOSTED_NETWORK/networkTestPort",
+    "OVEHOSTED_STORAGE/imgSizeGB": "OVEHOSTED_VM/diskSizeGiB",
+    "OVEHOSTED_VM/cloudinitRootPwd": "OVEHOSTED_VM/rootPassword",
+}
 
-def parse(text: str, path: str = "<answers>") -> dict[str, Any]:
-    """Validated answers in question order (a question's validator may use earlier answers)."""
+
+@dataclass
+class AnswerFile:
+    answers: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)  # `file:line: KEY: ignored (...)`, one per key
+
+
+def read(text: str, path: str = "<answers>", context: Context = DEFAULT_CONTEXT) -> AnswerFile:
+    """Validated answers in question order (a question's validator may use earlier answers), and a
+    warning for each key ignored; ConfigError lists every problem in line order."""
     problems: list[ConfigProblem] = []
-    raw: dict[str, tuple[int, str, str]] = {}
+    warnings: list[str] = []
+    raw: dict[str, tuple[int, str, str, bool]] = {}  # our key -> line, type, value, under oVirt's name
     in_section = False
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -43,36 +68,47 @@ def parse(text: str, path: str = "<answers>") -> dict[str, Any]:
         if not colon or kind not in TYPES:
             problems.append(ConfigProblem(path, number, key, f"type must be one of {', '.join(TYPES)}", typed))
             continue
-        if key not in BY_KEY:
-            problems.append(ConfigProblem(path, number, key, "unknown key"))
+        ours = OVIRT_KEYS.get(key, key)
+        if ours not in BY_KEY:
+            warnings.append(f"{path}:{number}: {key}: ignored (not a question of this deploy)")
             continue
-        if key in raw:
-            problems.append(ConfigProblem(path, number, key, f"duplicate key (first on line {raw[key][0]})"))
+        if ours in raw:
+            problems.append(ConfigProblem(path, number, key, f"duplicate key (first on line {raw[ours][0]})"))
             continue
-        raw[key] = (number, kind, value)
+        if key != ours and kind == "none":
+            continue  # oVirt writes every key it knows, unset ones as none:None
+        raw[ours] = (number, kind, value, key != ours)
     answers: dict[str, Any] = {}
     for question in QUESTIONS:
         if question.key not in raw:
             continue
-        number, kind, value = raw[question.key]
-        if kind != question.type and not (kind == "none" and question.optional):
+        number, kind, value, ovirt = raw[question.key]
+        if not ovirt and kind != question.type and not (kind == "none" and question.optional):
             problems.append(
                 ConfigProblem(path, number, question.key, f"type must be {question.type}", f"{kind}:{value}")
             )
             continue
         try:
-            answers[question.key] = validate(question, None if kind == "none" else value, answers)
+            answers[question.key] = validate(question, None if kind == "none" else value, answers, context)
         except ValueError as e:
-            problems.append(ConfigProblem(path, number, question.key, str(e), value))
+            problems.append(ConfigProblem(path, number, question.key, str(e), None if question.secret else value))
     if problems:
-        raise ConfigError(problems)
-    return answers
+        raise ConfigError(sorted(problems, key=lambda p: p.line))
+    return AnswerFile(answers, warnings)
 
 
-def render(answers: dict[str, Any]) -> str:
+def parse(text: str, path: str = "<answers>", context: Context = DEFAULT_CONTEXT) -> dict[str, Any]:
+    """The answers alone (warnings dropped): for callers that wrote the file themselves."""
+    return read(text, path, context).answers
+
+
+def render(answers: dict[str, Any], keep_secrets: bool = False) -> str:
+    """The answer file; a secret (the root password's hash) only with `keep_secrets`."""
     lines = [SECTION]
     for question in QUESTIONS:
         if question.key not in answers:
+            continue
+        if question.secret and answers[question.key] is not None and not keep_secrets:
             continue
         value = answers[question.key]
         if value is None:

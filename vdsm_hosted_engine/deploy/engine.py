@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from vdsm_hosted_engine.deploy.questions import QUESTIONS, Question, validate
+from vdsm_hosted_engine.deploy.questions import DEFAULT_CONTEXT, QUESTIONS, Question, validate
+from vdsm_hosted_engine.deploy.validators import Context
 from vdsm_hosted_engine.errors import HostedEngineError
 
 
@@ -24,7 +25,9 @@ class FrontEnd(Protocol):
         """Show (group, prompt, value) rows; True to go on."""
 
 
-def collect(front_end: FrontEnd, preset: dict[str, Any] | None = None) -> dict[str, Any]:
+def collect(
+    front_end: FrontEnd, preset: dict[str, Any] | None = None, context: Context = DEFAULT_CONTEXT
+) -> dict[str, Any]:
     answers: dict[str, Any] = dict(preset or {})
     for question in QUESTIONS:
         if question.key in answers or not question.applies(answers):
@@ -35,11 +38,15 @@ def collect(front_end: FrontEnd, preset: dict[str, Any] | None = None) -> dict[s
             text = front_end.ask(question, default, problem)
             value = default if (text is None or text == "") and default is not None else text
             try:
-                answers[question.key] = validate(question, value, answers)
+                answers[question.key] = validate(question, value, answers, context)
                 break
             except ValueError as e:
                 problem = str(e)
-    summary = [(q.group, q.prompt, answers[q.key]) for q in QUESTIONS if q.key in answers]
+    summary = [
+        (q.group, q.prompt, "(set)" if q.secret and answers[q.key] is not None else answers[q.key])
+        for q in QUESTIONS
+        if q.key in answers
+    ]
     if not front_end.confirm(summary):
         raise DeployAborted("deploy cancelled: nothing was changed")
     return answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from typing import Any, TextIO
 
@@ -28,6 +29,8 @@ class Prompts:
             self._group = question.group
             self.stdout.write(f"\n--== {question.group.upper()} ==--\n")
         shown = "" if default is None else f" [{default}]"
+        if question.secret and self.stdin.isatty():
+            return getpass.getpass(f"{question.prompt}{shown}: ", stream=self.stdout)
         self.stdout.write(f"{question.prompt}{shown}: ")
         self.stdout.flush()
         return self._read()

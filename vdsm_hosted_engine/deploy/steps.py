@@ -1,10 +1,9 @@
 """Deploy steps: check everything first, then change things one step at a time, undoing on failure.
 
-Checks (nothing changes): sanlock answers; libvirt answers; memory for the VM plus a margin; the
-bridge exists; the gateway answers the chosen network test; the storage path exists, is writable,
-supports O_DIRECT, has room for the disk and holds no hosted-engine domain (unless forced); the
-appliance is an image `qemu-img info` reads whose virtual size fits the disk; the hooks directory
-holds the lease hook.
+Checks (nothing changes): sanlock answers; libvirt answers; the storage path supports O_DIRECT and
+holds no hosted-engine domain (unless forced); the hooks directory holds the lease hook. What one
+answer decides (the gateway answers, the bridge is a bridge, the appliance is a disk image that fits
+the disk, memory and CPUs this host can give) was checked at its question (deploy/validators.py).
 
 Steps: create the domain (lockspace, lease, whiteboard) -> copy the appliance into it (`qemu-img
 convert`, progress shown) -> write the shared configuration, vm.conf and hosted-engine.conf (host id
@@ -16,12 +15,14 @@ says which step failed; an undo that fails is reported with what is left to clea
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
@@ -32,8 +33,7 @@ from typing import Any, Protocol
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.broker.monitors.engine_health import HEALTHY_MARKER
-from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
-from vdsm_hosted_engine.deploy import machine
+from vdsm_hosted_engine.deploy import cleanup, cloud_init, service
 from vdsm_hosted_engine.errors import HostedEngineError, StorageError
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
@@ -43,8 +43,6 @@ from vdsm_hosted_engine.virt.domxml import VmConfig
 from vdsm_hosted_engine.virt.runtime import VmRuntime
 
 logger = logging.getLogger(__name__)
-
-MEMORY_MARGIN_MIB = 512
 
 
 class DeployError(HostedEngineError):
@@ -57,6 +55,38 @@ class DeployError(HostedEngineError):
         if self.left:
             message += "\nleft behind (clean by hand): " + "; ".join(self.left)
         super().__init__(message)
+
+
+class DeployInterrupted(DeployError):
+    """Ctrl-C (SIGINT) stopped a step; what was done was undone."""
+
+
+def _undone(left: list[str]) -> str:
+    return "what deploy had done was undone" if not left else "deploy could not undo everything"
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _restore(path: str) -> Callable[[], None]:
+    """The undo of writing `path`: its earlier content back (deploy --force over an earlier
+    configuration), or no file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            before: str | None = f.read()
+    except FileNotFoundError:
+        before = None
+
+    def revert() -> None:
+        if before is None:
+            _unlink(path)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(before)
+
+    return revert
 
 
 class Reporter(Protocol):
@@ -92,12 +122,14 @@ class Deployment:
     reporter: Reporter
     force: bool = False
     health_timeout: float = 900.0
+    start_ha: bool = False  # start the daemon through systemd and wait for its agent's EngineUp
     sd_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     vm_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     image_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     volume_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     runtime: VmRuntime | None = None
     domain: StorageDomain | None = None
+    _undo_stack: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def a(self, key: str) -> Any:
         return self.answers[f"OVEHOSTED_{key}"]
@@ -109,6 +141,40 @@ class Deployment:
     @property
     def disk_path(self) -> str:
         return os.path.join(self.storage, constants.IMAGES_DIR, self.image_uuid, self.volume_uuid)
+
+    @property
+    def seed_path(self) -> str | None:
+        """The cloud-init seed ISO, next to the disk on the shared storage (every host attaches it)."""
+        if not self.answers.get("OVEHOSTED_VM/cloudInit"):
+            return None
+        return os.path.join(os.path.dirname(self.disk_path), "cloud-init-seed.iso")
+
+    def seed(self) -> cloud_init.Seed:
+        """The Engine VM's first-boot configuration, from the answers."""
+        network = None
+        if self.answers.get("OVEHOSTED_VM/cloudinitNetwork") == "static":
+            dns = self.answers.get("OVEHOSTED_VM/cloudinitVMDNS")
+            fqdn = self.a("VM/fqdn")
+            search = (fqdn.split(".", 1)[1],) if "." in fqdn and not fqdn.replace(".", "").isdigit() else ()
+            network = cloud_init.StaticNetwork(
+                self.a("VM/cloudinitVMStaticCIDR"),
+                self.a("NETWORK/gateway"),
+                tuple(dns.split(",")) if dns else (),
+                search,
+            )
+        script = self.answers.get("OVEHOSTED_VM/setupScript")
+        if script:
+            with open(script, encoding="utf-8") as f:
+                script = f.read()
+        return cloud_init.Seed(
+            instance_id=self.vm_uuid,
+            fqdn=self.a("VM/fqdn"),
+            mac=self.a("VM/mac"),
+            network=network,
+            root_password_hash=self.answers.get("OVEHOSTED_VM/rootPassword"),
+            ssh_key=self.answers.get("OVEHOSTED_VM/rootSshPubkey"),
+            setup_script=script,
+        )
 
     # -- checks ----------------------------------------------------------------------------------
 
@@ -124,56 +190,33 @@ class Deployment:
             libvirt.open(self.paths.libvirt_uri).close()
         except Exception as e:  # libvirt raises libvirtError; any failure means "not reachable"
             problems.append(f"libvirt does not answer at {self.paths.libvirt_uri}: {e}")
-        available = machine.mem_available_mib()
-        if available and self.a("VM/memMiB") > available - MEMORY_MARGIN_MIB:
-            problems.append(
-                f"the Engine VM's {self.a('VM/memMiB')} MiB do not fit in {available} MiB available "
-                f"minus {MEMORY_MARGIN_MIB}"
-            )
-        if self.a("VM/vcpus") > machine.cpu_count():
-            problems.append(f"{self.a('VM/vcpus')} vCPUs, but this host has {machine.cpu_count()}")
-        bridge = self.a("NETWORK/bridgeName")
-        if not os.path.exists(f"/sys/class/net/{bridge}"):
-            problems.append(f"the management bridge {bridge} does not exist")
-        test = self.a("NETWORK/networkTest")
-        if test != "none":
-            target = self.answers.get("OVEHOSTED_NETWORK/networkTestTarget") or self.a("NETWORK/gateway")
-            monitor = NetworkMonitor(
-                test, target, self.answers.get("OVEHOSTED_NETWORK/networkTestPort"), probes=1, timeout=3
-            )
-            if monitor.probe() == 0:
-                problems.append(f"the gateway does not answer the {test} test ({target})")
         try:
             check_directory(self.storage)
             if StorageDomain.exists_at(self.storage) and not self.force:
                 problems.append(f"{self.storage} already holds a hosted-engine domain (deploy --force replaces it)")
-            free = shutil.disk_usage(self.storage).free
-            if free < self.a("VM/diskSizeGiB") * 1024**3:
-                problems.append(
-                    f"{self.storage} has {free // 1024**3} GiB free, the disk needs {self.a('VM/diskSizeGiB')}"
-                )
         except StorageError as e:
             problems.append(str(e))
-        problems += self._check_appliance()
         hook_problem = lease_hook.installation_problem(self.paths.hooks_dir)
         if hook_problem is not None:
             problems.append(hook_problem)
+        if not self.force:
+            problems += [
+                f"{left} (an earlier deploy?): hosted-engine --cleanup removes it, deploy --force replaces it"
+                for left in self.leftovers()
+            ]
         return problems
 
-    def _check_appliance(self) -> list[str]:
-        image = self.a("VM/applianceImage")
-        result = subprocess.run(
-            ["qemu-img", "info", "--output=json", image], capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            return [f"qemu-img cannot read the appliance {image}: {result.stderr.strip()}"]
-        info = json.loads(result.stdout)
-        if info["virtual-size"] > self.a("VM/diskSizeGiB") * 1024**3:
-            return [
-                f"the appliance's virtual size {info['virtual-size']} bytes exceeds the {self.a('VM/diskSizeGiB')} "
-                "GiB disk"
-            ]
-        return []
+    def leftovers(self) -> list[str]:
+        """What an earlier deploy left on this host: its configuration, its Engine VM."""
+        found = [f"{path} exists" for path in (self.paths.host_conf, self.paths.vm_conf) if os.path.exists(path)]
+        try:
+            conn, dom = cleanup.engine_vm(self.paths.libvirt_uri)
+        except Exception:  # libvirt not reachable: check() says so
+            return found
+        with contextlib.closing(conn):
+            if dom is not None:
+                found.append(f"the Engine VM {dom.name()} is defined in {self.paths.libvirt_uri}")
+        return found
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -181,44 +224,82 @@ class Deployment:
         problems = self.check()
         if problems:
             raise DeployError("nothing was changed, because:\n  " + "\n  ".join(problems))
-        undo: list[tuple[str, Callable[[], None]]] = []
-        steps: list[tuple[str, Callable[[], Callable[[], None] | None]]] = [
+        steps: list[tuple[str, Callable[[], None]]] = [
             ("Creating the storage domain", self._create_domain),
             ("Copying the appliance into the domain", self._copy_appliance),
+            ("Writing the Engine VM's cloud-init seed", self._write_seed),
             ("Writing the configuration", self._write_config),
             ("Joining the lockspace as host 1", self._join),
             ("Starting the Engine VM", self._start_vm),
             ("Waiting for the Engine to be healthy", self._wait_healthy),
             ("Handing the Engine VM to HA", self._hand_over),
         ]
-        for name, action in steps:
-            self.reporter.step(name)
-            try:
-                revert = action()
-            except Exception as e:
-                logger.exception("deploy step failed: %s", name)
-                left = self._undo(undo)
-                raise DeployError(f"{name} failed: {e}; everything deploy created was removed", left) from None
-            if revert is not None:
-                undo.append((name, revert))
+        if not self.answers.get("OVEHOSTED_VM/cloudInit"):
+            steps = [step for step in steps if step[1] != self._write_seed]
+        if self.start_ha:
+            steps.append(("Starting the HA agent (systemd)", self._start_ha))
+        if self.force and self.leftovers():
+            steps.insert(0, ("Removing what an earlier deploy left on this host (not undone)", self._clean_earlier))
+        self._undo_stack.clear()
+        name = steps[0][0]
+        try:  # the whole loop: Ctrl-C may land between two steps too
+            for name, action in steps:
+                self.reporter.step(name)
+                action()
+        except KeyboardInterrupt:
+            left = self._undo()
+            raise DeployInterrupted(f"interrupted at: {name}; {_undone(left)}", left) from None
+        except Exception as e:
+            logger.exception("deploy step failed: %s", name)
+            left = self._undo()
+            raise DeployError(f"{name} failed: {e}; {_undone(left)}", left) from None
         self.reporter.info(f"The Engine VM runs on this host; its health page: {self.a('VM/healthUrl')}")
+        self._undo_stack.clear()  # done: nothing is undone any more
 
-    def _undo(self, undo: list[tuple[str, Callable[[], None]]]) -> list[str]:
+    def _will_undo(self, what: str, revert: Callable[[], None]) -> None:
+        """Register how to undo a change, before making it: an interruption in the middle of a step
+        then undoes what that step had begun (so every revert tolerates a change not made)."""
+        self._undo_stack.append((what, revert))
+
+    def _undo(self) -> list[str]:
+        """Undo every registered change, newest first; what could not be undone. A second Ctrl-C does
+        not stop it (SIGINT is ignored meanwhile, in the main thread where Python delivers it)."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         left = []
-        for name, revert in reversed(undo):
-            self.reporter.info(f"undoing: {name}")
-            try:
-                revert()
-            except Exception as e:
-                left.append(f"{name}: {e}")
+        try:
+            while self._undo_stack:
+                what, revert = self._undo_stack.pop()
+                self.reporter.info(f"undoing: {what}")
+                try:
+                    revert()
+                except Exception as e:
+                    logger.warning("undo failed: %s: %s", what, e)
+                    left.append(f"{what}: {e}")
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
         return left
 
-    def _create_domain(self) -> Callable[[], None]:
+    def _clean_earlier(self) -> None:
+        result = cleanup.cleanup(self.paths.conf_dir, self.paths.run_dir, self.paths.libvirt_uri, force=True)
+        for what in result.removed:
+            self.reporter.info(f"removed {what}")
+        if result.left:
+            raise DeployError("an earlier deploy's leftovers remain: " + "; ".join(result.left))
+
+    def _create_domain(self) -> None:
         created = [
-            p
+            os.path.join(self.storage, p)
             for p in (constants.HA_AGENT_DIR, constants.IMAGES_DIR)
             if not os.path.exists(os.path.join(self.storage, p))
         ]
+
+        def revert() -> None:
+            for path in created:
+                shutil.rmtree(path, ignore_errors=True)
+
+        self._will_undo("Creating the storage domain", revert)
         self.domain = StorageDomain.create(
             self.storage,
             io_timeout=self.a("STORAGE/ioTimeout"),
@@ -227,14 +308,10 @@ class Deployment:
             now=time.time(),
         )
 
-        def revert() -> None:
-            for part in created:
-                shutil.rmtree(os.path.join(self.storage, part))
-
-        return revert
-
-    def _copy_appliance(self) -> Callable[[], None]:
-        os.makedirs(os.path.dirname(self.disk_path))
+    def _copy_appliance(self) -> None:
+        image_dir = os.path.dirname(self.disk_path)
+        self._will_undo("Copying the appliance into the domain", lambda: shutil.rmtree(image_dir, ignore_errors=True))
+        os.makedirs(image_dir)
         process = subprocess.Popen(
             ["qemu-img", "convert", "-p", "-O", "raw", self.a("VM/applianceImage"), self.disk_path],
             stdout=subprocess.PIPE,
@@ -242,25 +319,39 @@ class Deployment:
             text=True,
         )
         assert process.stdout is not None
-        buffer = ""
-        while True:
-            chunk = process.stdout.read(64)
-            if not chunk:
-                break
-            buffer += chunk
-            found = re.findall(r"\((\d+(?:\.\d+)?)/100%\)", buffer)
-            if found:
-                self.reporter.progress(float(found[-1]) / 100)
-                buffer = buffer[-32:]
-        if process.wait() != 0:
-            raise DeployError(f"qemu-img convert failed: {process.stderr.read().strip() if process.stderr else ''}")
+        shown = 0.0
+        try:
+            buffer = ""
+            while True:
+                chunk = process.stdout.read(64)
+                if not chunk:
+                    break
+                buffer += chunk
+                found = re.findall(r"\((\d+(?:\.\d+)?)/100%\)", buffer)
+                if found:
+                    shown = float(found[-1]) / 100
+                    self.reporter.progress(shown)
+                    buffer = buffer[-32:]
+            if process.wait() != 0:
+                stderr = process.stderr.read().strip() if process.stderr else ""
+                raise DeployError(f"qemu-img convert failed: {stderr}")
+        finally:
+            if process.poll() is None:  # interrupted: the copy stops before its directory is removed
+                process.kill()
+                process.wait()
         subprocess.run(
             ["qemu-img", "resize", "-q", "-f", "raw", self.disk_path, f"{self.a('VM/diskSizeGiB')}G"],
             check=True,
             capture_output=True,
         )
-        self.reporter.progress(1.0)
-        return lambda: shutil.rmtree(os.path.dirname(self.disk_path))
+        if shown < 1.0:
+            self.reporter.progress(1.0)
+
+    def _write_seed(self) -> None:
+        path = self.seed_path
+        assert path is not None
+        self._will_undo("Writing the Engine VM's cloud-init seed", lambda: _unlink(path))
+        cloud_init.build_seed(self.seed(), path)
 
     def vm_config(self) -> VmConfig:
         return VmConfig(
@@ -274,6 +365,7 @@ class Deployment:
             kernel=self.answers.get("OVEHOSTED_VM/kernel"),
             initrd=self.answers.get("OVEHOSTED_VM/initrd"),
             cmdline=self.answers.get("OVEHOSTED_VM/cmdline"),
+            cdrom=self.seed_path,
         )
 
     def vm_conf_text(self) -> str:
@@ -290,29 +382,23 @@ class Deployment:
             "kernel": vm.kernel,
             "initrd": vm.initrd,
             "cmdline": vm.cmdline,
+            "cdrom": vm.cdrom,
         }
         return "".join(f"{k}={v}\n" for k, v in values.items() if v is not None)
 
-    def _write_config(self) -> Callable[[], None]:
+    def _write_config(self) -> None:
         assert self.domain is not None
         shared = SharedConfig(self.domain.shared_conf_path)
         for key, value in self.shared_values().items():
             shared.set(key, str(value))
         os.makedirs(self.paths.conf_dir, exist_ok=True)
-        written = []
         for path, text in ((self.paths.vm_conf, self.vm_conf_text()), (self.paths.host_conf, self.host_conf_text(1))):
             if os.path.exists(path) and not self.force:
                 raise DeployError(f"{path} exists (an earlier deploy?); deploy --force replaces it")
+            self._will_undo(f"writing {path}", _restore(path))
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            written.append(path)
         config_.load_host_config(self.paths.host_conf)  # what we wrote must load
-
-        def revert() -> None:
-            for path in written:
-                os.unlink(path)
-
-        return revert
 
     def shared_values(self) -> dict[str, Any]:
         """What joining hosts read from the domain: the VM and the cluster-wide settings."""
@@ -363,13 +449,13 @@ class Deployment:
         )
         return config_.render_host_config(conf)
 
-    def _join(self) -> Callable[[], None]:
+    def _join(self) -> None:
         assert self.domain is not None
         lockspace = self.domain.lockspace()
+        self._will_undo("Joining the lockspace as host 1", lambda: lockspace.leave(1))
         lockspace.join(1)
-        return lambda: lockspace.leave(1)
 
-    def _start_vm(self) -> Callable[[], None]:
+    def _start_vm(self) -> None:
         assert self.domain is not None
         self.domain.whiteboard(self.domain.lockspace()).set_global_maintenance(1, True)
         # Our own lease hook reads the configuration just written.
@@ -380,8 +466,8 @@ class Deployment:
             hook_env={"HOSTED_ENGINE_CONF": self.paths.host_conf},
             lease=LeaseSpec.of(self.domain.engine_vm_lease()),
         )
+        self._will_undo("Starting the Engine VM", self.runtime.destroy)
         self.runtime.start()
-        return self.runtime.destroy
 
     def _wait_healthy(self) -> None:
         url = self.a("VM/healthUrl")
@@ -400,6 +486,25 @@ class Deployment:
                     f"the Engine did not report {HEALTHY_MARKER!r} at {url} within {self.health_timeout:.0f} s"
                 )
             self.reporter.waiting(f"{url} to say {HEALTHY_MARKER!r}", elapsed, self.health_timeout)
+            time.sleep(2)
+
+    def _start_ha(self) -> None:
+        """Start the daemon and wait until this host's agent reports EngineUp on the whiteboard."""
+        assert self.domain is not None
+        self._will_undo("Starting the HA agent", service.stop)
+        service.start()
+        board = self.domain.whiteboard()
+        started = time.monotonic()
+        while True:
+            slot = board.read().hosts.get(1)
+            if slot is not None and slot.state == "EngineUp":
+                self.reporter.info(f"the agent reports EngineUp after {time.monotonic() - started:.1f} s")
+                return
+            elapsed = time.monotonic() - started
+            if elapsed > self.health_timeout:
+                state = slot.state if slot is not None else "nothing"
+                raise DeployError(f"the HA agent reported {state}, not EngineUp, within {self.health_timeout:.0f} s")
+            self.reporter.waiting("the HA agent to report EngineUp", elapsed, self.health_timeout)
             time.sleep(2)
 
     def _hand_over(self) -> None:

@@ -2,7 +2,9 @@
 
 vdsmd runs it when any VM stops, also when qemu dies. For the Engine VM (matched by `vmId`) it asks
 the local vdsm-hosted-engine daemon over its Unix socket to run a cycle now rather than at its next
-tick. Failures here are only reported (after_* hooks cannot change anything): exit 1 with one line.
+tick. With no daemon socket (no daemon runs yet: deploy undoing its start of the Engine VM) there is
+nobody to wake: exit 0, silently. Failures are only reported (after_* hooks cannot change anything):
+exit 1 with one line.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ def main() -> int:
         conf = config.load_host_config(os.environ.get("HOSTED_ENGINE_CONF", config.HOSTED_ENGINE_CONF))
         if not conf.vmid or os.environ.get("vmId", "").lower() != conf.vmid:
             return 0
-        client = Client.unix(os.path.join(conf.run_dir, "hosted-engine.sock"), window=10, deadline=30)
+        socket_path = os.path.join(conf.run_dir, "hosted-engine.sock")
+        if not os.path.exists(socket_path):
+            return 0  # no daemon runs (deploy undoing its Engine VM start): nobody to wake
+        client = Client.unix(socket_path, window=10, deadline=30)
         try:
             client.call("HostedEngine.vmStateChanged", {})
         finally:

@@ -1,6 +1,7 @@
 # The init of the lab's Engine appliance (a busybox initramfs; see lab/appliance.py, which puts the
 # "#!/bin/busybox sh" line in front when it builds the initramfs: here it is data, not a host script).
-# Loads the virtio and ACPI button modules, takes its address from the kernel command line (ip4=ADDR/LEN gw4=GW),
+# Loads the virtio, CD-ROM and ACPI button modules, takes its address from the kernel command line
+# (ip4=ADDR/LEN gw4=GW) or else from the cloud-init NoCloud seed on its CD-ROM (deploy/cloud_init.py),
 # appends a boot record to its disk (/dev/vda, ext4: "<n> <boot id>", n = records before it + 1),
 # and serves with busybox httpd:
 #   /ovirt-engine/services/health   "DB Up!Welcome to Health Status!" (or "Engine down" when unhealthy)
@@ -14,8 +15,23 @@ mount -t devtmpfs dev /dev 2>/dev/null
 for m in $(cat /lib/modules/order); do
   insmod /lib/modules/$m.ko || echo "appliance: insmod $m failed"
 done
-IP=192.168.222.100/24; GW=192.168.222.1
+IP=; GW=; SOURCE=cmdline
 for a in $(cat /proc/cmdline); do case $a in ip4=*) IP=${a#ip4=};; gw4=*) GW=${a#gw4=};; esac; done
+if [ -z "$IP" ]; then
+  # No address on the command line: deploy's cloud-init NoCloud seed on the CD-ROM (label cidata):
+  # the static address and default route of network-config v2, the hostname of meta-data.
+  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b /dev/sr0 ] && break; sleep 0.2; done
+  mkdir -p /seed
+  if mount -t iso9660 -o ro /dev/sr0 /seed; then
+    SOURCE=cloud-init
+    IP=$(sed -n 's|^ *- \([0-9.]*/[0-9]*\)$|\1|p' /seed/network-config | head -n 1)
+    GW=$(sed -n 's|^ *via: \([0-9.]*\)$|\1|p' /seed/network-config | head -n 1)
+    NAME=$(sed -n 's|^local-hostname: ||p' /seed/meta-data)
+    [ -n "$NAME" ] && hostname "$NAME"
+    [ -z "$IP" ] && echo "appliance: the seed has no static address (DHCP is not supported here)"
+  fi
+fi
+[ -z "$IP" ] && { IP=192.168.222.100/24; GW=192.168.222.1; SOURCE=default; }
 ip link set lo up
 ip link set eth0 up && ip addr add $IP dev eth0 && ip route add default via $GW
 BOOTID=$(cat /proc/sys/kernel/random/boot_id)
@@ -62,5 +78,5 @@ else
   echo "appliance: no power button: ACPI shutdown will not work"
 fi
 arping -U -c 2 -I eth0 ${IP%/*} >/dev/null 2>&1 &
-echo "ENGINE APPLIANCE UP ip=$IP bootid=$BOOTID"
+echo "ENGINE APPLIANCE UP ip=$IP gw=$GW source=$SOURCE hostname=$(hostname) bootid=$BOOTID"
 while true; do sleep 3600; done

@@ -4,7 +4,8 @@ Three files: the cloud kernel (`linux-image-cloud-amd64`), an initramfs with bus
 the virtio modules the kernel needs (it has them as modules, ENVIRONMENT.md) and `appliance-init.sh`
 as its init, and a small ext4 disk image (`mke2fs -d`, no mount needed) on which every boot appends a
 record. Deploy copies the disk into the storage domain like any appliance image and boots the kernel
-directly (`OVEHOSTED_VM/kernel|initrd|cmdline`). Built once into a cache directory keyed by the
+directly (`OVEHOSTED_VM/kernel|initrd|cmdline`); with no address on its command line its init reads
+deploy's cloud-init NoCloud seed from the CD-ROM instead. Built once into a cache directory keyed by the
 inputs' digest.
 """
 
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 BUSYBOX = "/bin/busybox"
 # What the guest loads: network and disk drivers, the ACPI power button and its event device
 # (their dependencies are found with modinfo).
-WANTED_MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "button", "evdev")
+# The CD-ROM (IDE on the pc machine) and ISO 9660 read the cloud-init seed deploy attaches.
+WANTED_MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "button", "evdev", "ata_piix", "sr_mod", "isofs")
 DISK_MIB = 64
 HEALTHY_TEXT = "DB Up!Welcome to Health Status!"
 
@@ -125,7 +127,8 @@ def build(cache_dir: str) -> Appliance:
         raise ApplianceError(f"{BUSYBOX} is missing: install busybox-static (make setup)")
     kernel = kernel_version()
     init = _init_script()
-    digest = hashlib.sha1(init + kernel.encode() + str(DISK_MIB).encode()).hexdigest()[:12]
+    inputs = init + kernel.encode() + str(DISK_MIB).encode() + str(WANTED_MODULES).encode()
+    digest = hashlib.sha1(inputs).hexdigest()[:12]
     target = os.path.join(cache_dir, f"appliance-{digest}")
     appliance = Appliance(
         os.path.join(target, "vmlinuz"), os.path.join(target, "initrd.img"), os.path.join(target, "disk.raw")

@@ -270,6 +270,7 @@ class Lab:
             "VM/diskSizeGiB": ("int", 1),
             "VM/mac": ("str", ENGINE_MAC),
             "VM/fqdn": ("str", self.engine_address),
+            "VM/cloudInit": ("bool", False),  # the lab appliance boots by its kernel command line
             "VM/healthUrl": ("str", self.health_url),
             "VM/kernel": ("str", image.kernel),
             "VM/initrd": ("str", image.initrd),
@@ -302,9 +303,10 @@ class Lab:
         host = self.host(name)
         image = appliance_.build(self.cache_dir)
         answers = self.answers(image)
+        # The lab's shared directory is a local one that every lab host sees (one machine).
         result = host.run(
             host.python("vdsm_hosted_engine.cli.hosted_engine", "--deploy", f"--config-append={answers}",
-                        "--health-timeout=120", *self._paths(host)),
+                        "--health-timeout=120", "--allow-local-storage", *self._paths(host)),
             input="yes\n",
         )  # fmt: skip
         self.host_ids[name] = 1

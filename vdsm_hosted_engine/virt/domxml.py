@@ -36,6 +36,7 @@ class VmConfig:
     kernel: str | None = None  # direct kernel boot (lab appliance)
     initrd: str | None = None
     cmdline: str | None = None
+    cdrom: str | None = None  # an ISO attached read-only (the cloud-init NoCloud seed)
 
     def __post_init__(self) -> None:
         try:
@@ -65,6 +66,7 @@ class VmConfig:
                 kernel=values.get("kernel"),
                 initrd=values.get("initrd"),
                 cmdline=values.get("cmdline"),
+                cdrom=values.get("cdrom"),
             )
         except KeyError as e:
             raise InvalidRequest(f"VM configuration lacks {e.args[0]}") from None
@@ -102,6 +104,12 @@ def build(vm: VmConfig) -> str:
         etree.SubElement(disk, "driver", name="qemu", type=vm.disk_format, cache="none", io="threads")
         etree.SubElement(disk, "source", file=vm.disk_path)
         etree.SubElement(disk, "target", dev="vda", bus="virtio")
+    if vm.cdrom:
+        cdrom = etree.SubElement(devices, "disk", type="file", device="cdrom")
+        etree.SubElement(cdrom, "driver", name="qemu", type="raw")
+        etree.SubElement(cdrom, "source", file=vm.cdrom)
+        etree.SubElement(cdrom, "target", dev="hdc", bus="ide")
+        etree.SubElement(cdrom, "readonly")
     nic = etree.SubElement(devices, "interface", type="bridge")
     etree.SubElement(nic, "source", bridge=vm.bridge)
     if vm.mac:

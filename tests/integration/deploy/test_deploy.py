@@ -5,25 +5,29 @@ Given an empty shared directory and an appliance image, when deploy runs, then t
 the shared and local configuration exist, the Engine VM runs with its lease, and HA has it (global
 maintenance off). When a step fails, everything deploy created is gone again."""
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
+import uuid
 
 import pytest
 
 from tests.integration.conftest import install_hooks
-from tests.integration.ha.test_agent_real import HealthPage
 from vdsm_hosted_engine import config
 from vdsm_hosted_engine.deploy import answers as answer_file
 from vdsm_hosted_engine.deploy.steps import DeployError, Deployment, HostPaths
+from vdsm_hosted_engine.deploy.validators import Context
+from vdsm_hosted_engine.errors import ConfigError
 from vdsm_hosted_engine.lab.sanlock_daemon import SanlockDaemon
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 
 # HOSTED_ENGINE_CONF for the hooks until deploy writes the real one (the runtime then points them at it).
 UNUSED_CONF = "host_id=1\nstorage=/unused\nvmid=00000000-0000-4000-8000-000000000000\n"
+# The tests' storage is a local directory (deploy --allow-local-storage); libvirt's test driver plugs
+# no NIC, so `lo` passes as the bridge (--domain-type=test).
+LOCAL = Context(allow_local_storage=True, domain_type="test")
+ENGINE = "192.0.2.10"  # the Engine VM's address (an IP: a name must resolve)
 
 
 class Collect:
@@ -45,15 +49,6 @@ class Collect:
         self.lines.append(text)
 
 
-@pytest.fixture
-def tmp_health():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HealthPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/ovirt-engine/services/health"
-    server.shutdown()
-    server.server_close()
-
-
 def answer_text(tmp_path, health, disk_gib=1):
     (tmp_path / "domain").mkdir(exist_ok=True)
     appliance = tmp_path / "appliance.qcow2"
@@ -66,7 +61,9 @@ def answer_text(tmp_path, health, disk_gib=1):
         "OVEHOSTED_NETWORK/bridgeName=str:lo\n"
         f"OVEHOSTED_VM/applianceImage=str:{appliance}\nOVEHOSTED_VM/vcpus=int:1\nOVEHOSTED_VM/memMiB=int:128\n"
         f"OVEHOSTED_VM/diskSizeGiB=int:{disk_gib}\nOVEHOSTED_VM/mac=str:00:16:3e:00:00:01\n"
-        f"OVEHOSTED_VM/fqdn=str:engine.lab\nOVEHOSTED_VM/healthUrl=str:{health}\n"
+        f"OVEHOSTED_VM/fqdn=str:{ENGINE}\nOVEHOSTED_VM/healthUrl=str:{health}\n"
+        "OVEHOSTED_VM/cloudInit=bool:True\nOVEHOSTED_VM/cloudinitNetwork=str:dhcp\n"
+        "OVEHOSTED_VM/rootPassword=none:None\nOVEHOSTED_VM/rootSshPubkey=none:None\nOVEHOSTED_VM/setupScript=none:None\n"
         "OVEHOSTED_HA/priority=int:0\nOVEHOSTED_HA/spareHosts=int:1\nOVEHOSTED_NOTIF/smtpServer=none:None\n"
     )
 
@@ -74,7 +71,8 @@ def answer_text(tmp_path, health, disk_gib=1):
 def deployment(tmp_path, health, monkeypatch, **kw):
     install_hooks(tmp_path, monkeypatch, ["before_vm_start"], UNUSED_CONF)
     paths = HostPaths(str(tmp_path / "etc"), str(tmp_path / "run"), str(tmp_path / "hooks"), "test:///default", "test")
-    return Deployment(answer_file.parse(answer_text(tmp_path, health)), paths, Collect(), health_timeout=30, **kw)
+    answers = answer_file.parse(answer_text(tmp_path, health), "answers.conf", LOCAL)
+    return Deployment(answers, paths, Collect(), health_timeout=30, **kw)
 
 
 def test_deploy_end_to_end(tmp_path, tmp_health, sanlock_admin, monkeypatch):
@@ -86,7 +84,7 @@ def test_deploy_end_to_end(tmp_path, tmp_health, sanlock_admin, monkeypatch):
         assert os.path.getsize(dep.disk_path) == 1024**3
         assert dep.reporter.progress_seen[-1] == 1.0
         shared, version = SharedConfig(domain.shared_conf_path).read()
-        assert shared["vm.vmId"] == dep.vm_uuid and shared["he.fqdn"] == "engine.lab" and version > 1
+        assert shared["vm.vmId"] == dep.vm_uuid and shared["he.fqdn"] == ENGINE and version > 1
         conf = config.load_host_config(str(tmp_path / "etc" / "hosted-engine.conf"))
         assert (conf.host_id, conf.vmid, conf.sd_uuid, conf.storage) == (
             1,
@@ -96,6 +94,12 @@ def test_deploy_end_to_end(tmp_path, tmp_health, sanlock_admin, monkeypatch):
         )
         xml = dep.runtime._domain().XMLDesc()
         assert domain.leases_path in xml  # our before_vm_start hook ran with the new configuration
+        # The cloud-init seed: an ISO labelled cidata next to the disk, attached as the VM's CD-ROM.
+        assert dep.seed_path == os.path.join(os.path.dirname(dep.disk_path), "cloud-init-seed.iso")
+        assert f"<source file='{dep.seed_path}'/>" in xml and "device='cdrom'" in xml
+        label = subprocess.run(["isoinfo", "-d", "-i", dep.seed_path], capture_output=True, text=True, check=True)
+        assert "Volume id: cidata" in label.stdout
+        assert shared["vm.cdrom"] == dep.seed_path
         assert domain.lockspace().holds(1) is True
         assert domain.whiteboard().read().global_maintenance is False
         assert any("healthy" in line for line in dep.reporter.lines)
@@ -111,7 +115,7 @@ def test_a_failing_step_leaves_nothing_behind(tmp_path, tmp_health, sanlock_admi
     refuse.write_text("#!/bin/sh\necho 'refused by policy' >&2\nexit 2\n")
     refuse.chmod(0o755)
     with pytest.raises(
-        DeployError, match="Starting the Engine VM failed: .*refused by policy.*everything deploy created was removed"
+        DeployError, match="Starting the Engine VM failed: .*refused by policy.*; what deploy had done was undone"
     ):
         dep.run()
     assert os.listdir(tmp_path / "domain") == []
@@ -121,18 +125,23 @@ def test_a_failing_step_leaves_nothing_behind(tmp_path, tmp_health, sanlock_admi
 
 
 def test_checks_refuse_before_changing_anything(tmp_path, tmp_health, sanlock_admin, monkeypatch):
+    """What one answer decides is refused when the answer file is read; what the environment decides
+    (libvirt answers, no domain there yet) is checked before the first change."""
     install_hooks(tmp_path, monkeypatch, ["before_vm_start"], UNUSED_CONF)
     big = tmp_path / "big.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(big), "2G"], check=True)
-    answers = answer_file.parse(answer_text(tmp_path, tmp_health).replace(str(tmp_path / "appliance.qcow2"), str(big)))
-    answers["OVEHOSTED_NETWORK/bridgeName"] = "nosuchbr0"
-    paths = HostPaths(str(tmp_path / "etc"), str(tmp_path / "run"), str(tmp_path / "hooks"), "test:///default", "test")
+    text = answer_text(tmp_path, tmp_health)
+    with pytest.raises(ConfigError, match="1 GiB is smaller than the appliance's virtual size \\(2 GiB\\)"):
+        answer_file.parse(text.replace(str(tmp_path / "appliance.qcow2"), str(big)), "a.conf", LOCAL)
+    paths = HostPaths(str(tmp_path / "etc"), str(tmp_path / "run"), str(tmp_path / "hooks"), "test:///no/such.xml")
+    StorageDomain.create(str(tmp_path / "domain"), io_timeout=1, sd_uuid=str(uuid.uuid4()), now=0)
+    before = sorted(os.listdir(tmp_path / "domain"))
     with pytest.raises(DeployError) as e:
-        Deployment(answers, paths, Collect()).run()
+        Deployment(answer_file.parse(text, "a.conf", LOCAL), paths, Collect()).run()
     assert "nothing was changed" in str(e.value)
-    assert "the management bridge nosuchbr0 does not exist" in str(e.value)
-    assert "exceeds the 1 GiB disk" in str(e.value)
-    assert os.listdir(tmp_path / "domain") == []
+    assert "libvirt does not answer at test:///no/such.xml" in str(e.value)
+    assert "already holds a hosted-engine domain (deploy --force replaces it)" in str(e.value)
+    assert sorted(os.listdir(tmp_path / "domain")) == before and not (tmp_path / "etc").exists()
 
 
 def test_cli_deploy_with_an_answer_file(tmp_path, tmp_health, monkeypatch):
@@ -158,9 +167,13 @@ def test_cli_deploy_with_an_answer_file(tmp_path, tmp_health, monkeypatch):
         "test",
         "--health-timeout",
         "30",
+        "--allow-local-storage",
     ]
     result = subprocess.run([*args, f"--config-append={bad}"], capture_output=True, text=True, input="", timeout=60)
-    assert result.returncode == 1 and f"{bad}:2: OVEHOSTED_VM/memMiB: '12': must be between 128 and" in result.stderr
+    assert (
+        result.returncode == 1
+        and f"{bad}:2: OVEHOSTED_VM/memMiB: '12': 12 MiB is out of range: must be between 128 and" in (result.stderr)
+    )
     good = tmp_path / "answers.conf"
     good.write_text(answer_text(tmp_path, tmp_health))
     sanlock = SanlockDaemon(str(tmp_path / "sanlock1"), "he-test-deploy1")
@@ -175,11 +188,13 @@ def test_cli_deploy_with_an_answer_file(tmp_path, tmp_health, monkeypatch):
             env={**sanlock.env},
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        assert (
-            "Please confirm installation settings" in result.stdout and "Success: the Engine VM is up" in result.stdout
-        )
-        assert "[##############################] 100.0%" in result.stdout
-        assert answer_file.parse((tmp_path / "generated.conf").read_text()) == answer_file.parse(good.read_text())
+        assert "Please confirm installation settings" in result.stdout
+        # No systemd unit here: deploy does not claim HA has the VM, and says what to run.
+        assert "The Engine VM is up on this host, but HA does not have it until the agent runs" in result.stdout
+        assert f"  vdsm-hosted-engine --config={tmp_path}/etc/hosted-engine.conf\n" in result.stdout
+        assert result.stdout.count("[##############################] 100.0%") == 1  # once, not twice
+        generated = (tmp_path / "generated.conf").read_text()
+        assert answer_file.parse(generated, "g", LOCAL) == answer_file.parse(good.read_text(), "a", LOCAL)
         assert (tmp_path / "etc" / "answers.conf").exists()
     finally:
         sanlock.stop(timeout=3)

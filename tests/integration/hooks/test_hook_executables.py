@@ -1,6 +1,9 @@
 """The before_vm_start hook executable, run as a process by the same hook runner vdsmd-style
 starts use (virt/hooks.py), reading a real hosted-engine.conf."""
 
+import os
+import subprocess
+
 import pytest
 
 from tests.integration.conftest import ROOT, install_hooks
@@ -50,6 +53,21 @@ def test_migration_destination_hook_names_the_same_lease(tmp_hooks):
     )
     assert edited.count("<lockspace>hosted-engine</lockspace>") == 1
     assert 'path="/srv/he/ha_agent/hosted-engine.leases" offset="0"' in edited
+
+
+def test_after_vm_destroy_is_silent_when_no_daemon_runs(tmp_path, monkeypatch):
+    """Seen: deploy's undo of the Engine VM start printed this hook's failure to reach a daemon that
+    does not run yet; with no socket there is nobody to wake."""
+    conf = f"host_id=1\nstorage=/srv/he\nvmid={VM}\nrun_dir={tmp_path}/run\n"
+    install_hooks(tmp_path, monkeypatch, ["after_vm_destroy"], conf)
+    result = subprocess.run(
+        [str(tmp_path / "hooks" / "after_vm_destroy" / "50_hosted_engine")],
+        env={**os.environ, "vmId": VM},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 def test_after_vm_destroy_calls_the_daemon_only_for_the_engine_vm(tmp_path, monkeypatch):
