@@ -97,6 +97,7 @@ def test_answer_file_problems_are_all_reported_with_file_and_line(tmp_layout):
 
 def test_prompt_flow_through_stdin_reasks_with_the_reason(tmp_layout):
     lines = [
+        "",  # storage type: default dir
         "relative/path",
         f"{tmp_layout}/domain",  # storage path: refused, then accepted
         "",  # io_timeout: default 10
