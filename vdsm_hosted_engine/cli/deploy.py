@@ -1,7 +1,8 @@
 """`hosted-engine --deploy`: the line-by-line front end's output and the command's options.
 
     hosted-engine --deploy [--tui] [--config-append=FILE ...] [--generate-answer=FILE] [--force]
-    hosted-engine --deploy --join --storage=PATH [--hostname=NAME]
+    hosted-engine --deploy --join --storage=PATH|SERVER:/PATH [--storage-type=nfs|glusterfs --mnt-options=...]
+                  [--hostname=NAME] [--mnt-root=DIR]
                   [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=kvm|qemu|test]
 
 Answered questions are skipped; the rest are asked; a summary is confirmed before anything changes;
@@ -20,6 +21,7 @@ from vdsm_hosted_engine.deploy.engine import DeployAborted, collect
 from vdsm_hosted_engine.deploy.prompts import Prompts
 from vdsm_hosted_engine.deploy.steps import Deployment, HostPaths
 from vdsm_hosted_engine.errors import InvalidRequest
+from vdsm_hosted_engine.storage.connection import DEFAULT_MOUNT_ROOT, StorageConnection
 
 
 class LineReporter:
@@ -73,18 +75,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-timeout", type=float, default=900.0)
     parser.add_argument("--tui", action="store_true", help="full-screen questions (Textual)")
     parser.add_argument("--join", action="store_true", help="join a deployed cluster (with --storage)")
-    parser.add_argument("--storage", help="with --join: the storage domain path")
+    parser.add_argument("--storage", help="with --join: the storage domain path, or the connection (server:/path)")
+    parser.add_argument(
+        "--storage-type", choices=("dir", "nfs", "glusterfs", "posixfs"), default="dir", help="with --join: domainType"
+    )
+    parser.add_argument("--mnt-options", default="", help="with --join: mount options of the connection")
+    parser.add_argument("--mnt-root", default=DEFAULT_MOUNT_ROOT, help="where storage connections are mounted")
     parser.add_argument("--hostname", default=os.uname().nodename, help="with --join: the name this host publishes")
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type)
+    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type, args.mnt_root)
     if args.join:
         from vdsm_hosted_engine.deploy.join import join
 
         if not args.storage:
             raise InvalidRequest("--join needs --storage=PATH (the deployed storage domain)")
-        host_id = join(args.storage, paths, args.hostname, force=args.force)
+        try:
+            connection = StorageConnection.parse(args.storage_type, args.storage, args.mnt_options)
+        except ValueError as e:
+            raise InvalidRequest(str(e)) from None
+        host_id = join(args.storage, paths, args.hostname, force=args.force, connection=connection)
         print(f"Success: joined as host id {host_id}. Start the agent: systemctl enable --now vdsm-hosted-engine")
         return 0
     preset: dict = {}

@@ -48,14 +48,7 @@ def domain_path(answers: Mapping[str, Any], mount_root: str = DEFAULT_MOUNT_ROOT
 
 def conf_values(answers: Mapping[str, Any]) -> dict[str, Any]:
     """hosted-engine.conf's storage keys (HostConfig field names) for these answers."""
-    conn = connection(answers)
-    return {
-        "storage": conn.spec,
-        "domain_type": conn.domain_type,
-        "mnt_options": ",".join(conn.mnt_options) or None,
-        "nfs_version": None if conn.nfs_version == "auto" else conn.nfs_version,
-        "vfs_type": conn.vfs_type,
-    }
+    return connection(answers).conf_values()
 
 
 def prepare(answers: Mapping[str, Any], io_timeout: int, mount_root: str = DEFAULT_MOUNT_ROOT) -> list[str]:

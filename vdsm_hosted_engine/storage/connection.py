@@ -175,6 +175,16 @@ class StorageConnection:
         """The storage domain directory: the mount point (the domain lives at its root), or `storage=` for dir."""
         return self.mount_point(root)
 
+    def conf_values(self) -> dict[str, str | None]:
+        """hosted-engine.conf's keys for this connection (HostConfig field names; None = not written)."""
+        return {
+            "storage": self.spec,
+            "domain_type": self.domain_type,
+            "mnt_options": ",".join(self.mnt_options) or None,
+            "nfs_version": None if self.nfs_version == "auto" else self.nfs_version,
+            "vfs_type": self.vfs_type,
+        }
+
     @property
     def fstype(self) -> str:
         return {"nfs": "nfs", "glusterfs": "glusterfs"}.get(self.domain_type, self.vfs_type or "")
