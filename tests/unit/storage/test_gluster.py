@@ -145,3 +145,11 @@ def test_bad_gluster_answers_are_storage_errors(xml_text, reason):
     with pytest.raises(StorageUnavailable) as e:
         parse_volume_info(xml_text, "engine")
     assert str(e.value).startswith(reason)
+
+
+def test_the_labs_volume_as_gluster_10_reports_it_passes_at_the_labs_io_timeout():
+    """`gluster --xml volume info he` captured from `hosted-engine-lab up --storage=gluster`."""
+    volume = parse_volume_info((DATA / "volume-info-lab.xml").read_text(), "he")
+    assert (volume.replica, volume.arbiter, len(volume.bricks), volume.ping_timeout) == (3, 0, 3, 10)
+    assert volume_problems(volume, 5) == []
+    assert volume_problems(volume, 1) == [timing_problem(10, 1)]
