@@ -3,12 +3,15 @@
 Layout of the lab folder (default /var/tmp/hosted-engine-lab; O_DIRECT needs a real filesystem):
 
     lab.json          what the lab created: switch, hosts (init pid + start time), engine address
-    shared/           the storage domain every host sees (the NFS export of a real setup)
+    shared/           the storage domain every host sees (the NFS export of a real setup); on a gluster
+                      lab (`up --storage=gluster`, lab/gluster.py) unused: the domain is volume `he`
+    mnt/              where each host mounts a storage connection (in its own mount namespace)
     etc/              the lab's /etc/hosts and an empty resolv.conf (bind-mounted into every host)
     hooks/            our VDSM hooks, run by each host's daemon around the Engine VM
     agent.conf        the agents' settings: oVirt's score, timeouts shortened for the lab
     answers.conf      the deploy answer file (appliance, addresses)
-    hosts/<name>/     one host: run/, log/, lib/, etc/libvirt/, conf/ (its hosted-engine.conf)
+    hosts/<name>/     one host: run/, log/, lib/, etc/libvirt/, conf/ (its hosted-engine.conf); on a
+                      gluster brick host also glusterd/ (its /var/lib/glusterd), glusterd.vol, brick/
 
 Everything the lab creates is recorded in lab.json before it is created, and `down` removes exactly
 that: it SIGKILLs each host's namespace init (verified by pid and start time) and deletes the switch
