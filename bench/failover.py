@@ -45,12 +45,13 @@ def main() -> int:
     parser.add_argument("--campaign", type=int, default=0, help="N random drills instead of the table")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--network", default="192.168.232.0/24", help="the bench lab's subnet")
+    parser.add_argument("--switch", default="hebench", help="the bench lab's bridge")
     args = parser.parse_args()
     if args.drills is None:
         every = [*(d for d in drills.DRILLS if d not in SKIPPED), "migration"]
         args.drills = GLUSTER_DRILLS if args.storage == "gluster" else ",".join(every)
     folder = tempfile.mkdtemp(prefix="he-bench-", dir="/var/tmp")
-    lab = Lab(folder, switch="hebench", network=args.network)
+    lab = Lab(folder, switch=args.switch, network=args.network)
     times: dict[str, list[float]] = {}
     pauses: dict[str, list[float]] = {}
     downtimes: dict[str, list[float]] = {}

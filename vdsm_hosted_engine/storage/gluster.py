@@ -193,7 +193,9 @@ def read_volume(name: str, remote_host: str | None = None) -> Volume:
     except subprocess.TimeoutExpired:
         raise StorageUnavailable(f"gluster volume info {name} did not answer within {GLUSTER_TIMEOUT:g} s") from None
     except OSError as e:
-        raise StorageUnavailable(f"cannot run gluster: {e.strerror}") from None
+        raise StorageUnavailable(
+            f"cannot run gluster ({e.strerror}): install the gluster CLI (glusterfs-cli) so the volume can be checked"
+        ) from None
     if not done.stdout.strip():
         reason = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
         raise StorageUnavailable(f"gluster volume info {name} failed: {reason}")

@@ -11,6 +11,7 @@ from vdsm_hosted_engine.storage.gluster import (
     max_ping_timeout,
     min_io_timeout,
     parse_volume_info,
+    read_volume,
     timing_problem,
     volume_problems,
 )
@@ -153,3 +154,9 @@ def test_the_labs_volume_as_gluster_10_reports_it_passes_at_the_labs_io_timeout(
     assert (volume.replica, volume.arbiter, len(volume.bricks), volume.ping_timeout) == (3, 0, 3, 10)
     assert volume_problems(volume, 5) == []
     assert volume_problems(volume, 1) == [timing_problem(10, 1)]
+
+
+def test_without_the_gluster_cli_the_check_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gluster binary on it
+    with pytest.raises(StorageUnavailable, match=r"install the gluster CLI \(glusterfs-cli\)"):
+        read_volume("engine", "g1")
