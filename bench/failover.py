@@ -7,12 +7,12 @@ migration (admin request, CPU pressure, local maintenance): total time and the g
 probe on the lab switch sees it (target: pause <= 0.3 s, total <= 2 s for a requested migration).
 
     bench/failover.py [--runs 3] [--drills vm-crash,engine-unhealthy,...,migration] [--campaign N]
-    bench/failover.py --storage gluster [--runs 3] [--drills host-crash,brick-loss]
+    bench/failover.py --storage gluster [--runs 3] [--drills host-crash,storage-loss,network-loss,brick-loss]
 
 --storage gluster runs the same drills on a GlusterFS replica-3 lab (io_timeout 5: floor 100 s) plus
 brick-loss: the Engine host's brick dies for 30 s (the Engine must run on, no lockspace lost), timed
-from the brick's restart to the volume healed; cut-storage is not built for gluster, so storage-loss
-is not among its drills.
+from the brick's restart to the volume healed. storage-loss there drops every gluster packet of the
+host (iptables in its network namespace).
 
 --campaign N runs N random drills instead (the long soak; prints the seed). Needs root. ~15 min for
 the default 3 runs of every drill."""
@@ -33,7 +33,7 @@ from vdsm_hosted_engine.lab import drills, gluster
 from vdsm_hosted_engine.lab.lab import Lab
 
 SKIPPED = ("power-cut-one-by-one",)  # in the e2e tests, not in the default table (--drills to add it)
-GLUSTER_DRILLS = "host-crash,network-loss,brick-loss"
+GLUSTER_DRILLS = "host-crash,storage-loss,network-loss,brick-loss"
 BRICK_LOSS = 3 * gluster.PING_TIMEOUT  # seconds the brick stays dead
 
 

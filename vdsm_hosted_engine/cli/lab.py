@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument("host")
     for name in ("cut-network", "restore-network"):
         sub.add_parser(name).add_argument("host", help="a host name, or all")
-    cut = sub.add_parser("cut-storage", help="every I/O of the host (or all) on the domain fails")
+    cut = sub.add_parser("cut-storage", help="the host (or all) loses its storage (gluster: its traffic)")
     cut.add_argument("host", help="a host name, or all")
     cut.add_argument("--for", dest="seconds", type=float, help="restore it after this many seconds")
     sub.add_parser("restore-storage").add_argument("host", help="a host name, or all")

@@ -169,6 +169,26 @@ def heal_pending(lab: Lab) -> int:
     return sum(int(n) for n in re.findall(r"Total Number of entries:\s*(\d+)", text))
 
 
+# Every gluster TCP port (glusterd 24007-24008, bricks from 49152), in and out, loopback included: the
+# host's client loses every brick (its own too), its brick every client, its glusterd every peer.
+_GLUSTER_PORTS = ["-p", "tcp", "-m", "multiport", "--ports", "24007:24008,49152:60999"]
+_CUT_MARK = ["-m", "comment", "--comment", "hosted-engine-lab storage cut"]
+
+
+def cut_storage(host: LabHost, cut: bool) -> None:
+    """Drop (or stop dropping) every gluster packet of `host` (iptables in its network namespace): its
+    client and its brick lose the volume, as when a real host's storage network fails."""
+    if not host.alive():
+        return
+    for chain in ("INPUT", "OUTPUT"):
+        rule = [chain, *_GLUSTER_PORTS, *_CUT_MARK, "-j", "DROP"]
+        present = host.run(["iptables", "-C", *rule], timeout=30, check=False).returncode == 0
+        if cut and not present:
+            host.run(["iptables", "-I", *rule], timeout=30)
+        elif not cut and present:
+            host.run(["iptables", "-D", *rule], timeout=30)
+
+
 # -- what it costs ---------------------------------------------------------------------------------
 
 

@@ -528,7 +528,13 @@ class LabHost:
                 os.unlink(marker)
 
     def set_storage(self, reachable: bool) -> None:
-        """Cut (every I/O of this host on the domain fails with EIO) or restore its storage."""
+        """Cut (every I/O of this host on the domain fails with EIO; on gluster, every gluster packet of
+        the host is dropped) or restore its storage."""
+        if self.storage == "gluster":
+            from vdsm_hosted_engine.lab import gluster
+
+            gluster.cut_storage(self, not reachable)
+            return
         marker = os.path.join(self.dir, "storage-cut")
         if reachable:
             with contextlib.suppress(FileNotFoundError):

@@ -578,8 +578,6 @@ class Lab:
         """Cut or restore the storage of `name` (every I/O of it on the domain fails), or of every host
         for `all`."""
         hosts = list(self.hosts.values()) if name == "all" else [self.host(name)]
-        if not reachable and self.storage_kind == "gluster":
-            raise LabError("cut-storage is not built for a gluster lab yet: use kill-brick HOST or cut-network HOST")
         for host in hosts:
             host.set_storage(reachable)
         return [h.name for h in hosts]
