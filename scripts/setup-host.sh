@@ -20,7 +20,7 @@ packages=(
   iproute2 iputils-ping curl procps
   gcc libc6-dev make
   rpm rpmlint openssl
-  glusterfs-server glusterfs-client attr xfsprogs
+  glusterfs-server glusterfs-client attr xfsprogs iptables
 )
 
 missing=()
