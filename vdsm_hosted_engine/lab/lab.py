@@ -90,10 +90,7 @@ class Lab:
         self.cache_dir = cache_dir or default_cache_dir()
         self.switch = switch
         self.network = ipaddress.ip_network(network)
-        addresses = list(self.network.hosts())
-        self.gateway = str(addresses[0])
-        self.engine_address = str(addresses[99])
-        self._addresses = addresses
+        self._addressing()
         self.hosts: dict[str, LabHost] = {}
         self.switch_created = False
         self.host_ids: dict[str, int] = {}
@@ -102,6 +99,13 @@ class Lab:
         self._load()
 
     # -- state ----------------------------------------------------------------------------------
+
+    def _addressing(self) -> None:
+        """The gateway, the Engine's and the hosts' addresses in `self.network`."""
+        addresses = list(self.network.hosts())
+        self.gateway = str(addresses[0])
+        self.engine_address = str(addresses[99])
+        self._addresses = addresses
 
     @property
     def state_path(self) -> str:
@@ -153,6 +157,7 @@ class Lab:
             state = json.load(f)
         self.switch = state["switch"]
         self.network = ipaddress.ip_network(state["network"])
+        self._addressing()  # a lab reloaded from its folder keeps its own subnet's gateway and Engine address
         self.switch_created = state["switch_created"]
         self.host_ids = state.get("host_ids", {})
         self.storage_kind = state.get("storage", "dir")
