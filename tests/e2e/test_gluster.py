@@ -2,9 +2,9 @@
 
 Its own lab (module scope): three hosts, each with glusterd and a brick, the volume mounted by the
 product's own connection code, sanlock io_timeout 5 and ping-timeout 10 as the product's rule asks.
-Subnet: HE_E2E_GLUSTER_NETWORK, default 192.168.232.0/24, and switch heg<pid>, so it never clashes with
-the session's dir lab (conftest.py). The gluster processes' RSS per host is printed with the recovery
-times.
+Subnet: HE_E2E_GLUSTER_NETWORK, default 192.168.233.0/24, and switch heg<pid>, so it never clashes with
+the session's dir lab (conftest.py) or bench/failover.py's (192.168.232.0/24). The gluster processes'
+RSS per host is printed with the recovery times.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def glab():
     if shutil.which("glusterd") is None:
         pytest.fail("glusterd is not installed: run scripts/setup-host.sh")
     folder = tempfile.mkdtemp(prefix="he-e2e-gluster-", dir="/var/tmp")
-    network = os.environ.get("HE_E2E_GLUSTER_NETWORK", "192.168.232.0/24")
+    network = os.environ.get("HE_E2E_GLUSTER_NETWORK", "192.168.233.0/24")
     lab = Lab(folder, switch=f"heg{os.getpid() % 100000}", network=network)
     try:
         started = time.monotonic()
