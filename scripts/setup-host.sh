@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything vdsm-hosted-engine and its tests need on a Debian 12 machine, idempotently:
-# Debian packages (sanlock, libvirt + qemu, the lab appliance's kernel and busybox, ...), the system
+# Debian packages (sanlock, libvirt + qemu, the lab appliance's kernel and busybox, GlusterFS for the
+# lab's --storage=gluster, ...), the system
 # users/groups libvirt's qemu driver looks up, and the project venv (.venv) on Debian's python3 with
 # --system-site-packages so it sees python3-sanlock / python3-libvirt / python3-lxml.
 #
@@ -20,6 +21,7 @@ packages=(
   genisoimage
   gcc libc6-dev make
   rpm rpmlint openssl
+  glusterfs-server glusterfs-client attr xfsprogs iptables
 )
 
 missing=()

@@ -21,12 +21,13 @@ from typing import Any
 
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import ConfigError, ConfigProblem
+from vdsm_hosted_engine.storage.connection import DEFAULT_MOUNT_ROOT, NFS_VERSIONS, StorageConnection
 
 HOSTED_ENGINE_CONF = os.path.join(constants.DEFAULT_CONF_DIR, "hosted-engine.conf")
 AGENT_CONF = os.path.join(constants.DEFAULT_HA_CONF_DIR, "agent.conf")
 
 NETWORK_TESTS = ("ping", "dns", "tcp", "none")
-DOMAIN_TYPES = ("dir", "nfs", "glusterfs", "posixfs")
+DOMAIN_TYPES = ("dir", "nfs", "glusterfs", "posixfs")  # storage/connection.py's
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 _HOSTNAME = re.compile(
@@ -102,6 +103,15 @@ def parse_abspath(text: str) -> str:
     if "\0" in text:
         raise ValueError("contains a NUL byte")
     return os.path.normpath(text)
+
+
+def parse_storage(text: str) -> str:
+    """A local path (domainType=dir) or a remote spec; checked against domainType by `StorageConnection`."""
+    if text.startswith("/"):
+        return parse_abspath(text)
+    if ":" not in text:
+        raise ValueError("must be an absolute path or server:/path")
+    return text
 
 
 def parse_ip(text: str) -> str:
@@ -182,9 +192,13 @@ def _key(name: str, parse: Callable[[str], Any], default: Any = _REQUIRED, help:
 
 HOST_KEYS: tuple[Key, ...] = (
     _key("host_id", parse_int(1, constants.MAX_HOST_ID), help="this host's id in the lockspace and whiteboard"),
-    _key("storage", parse_abspath, help="the shared storage domain directory"),
+    _key("storage", parse_storage, help="the storage connection: server:/path, host:/volume or a directory (dir)"),
     _key("sdUUID", parse_uuid, None, "the storage domain's UUID (checked against the domain)", attr="sd_uuid"),
     _key("domainType", parse_choice(*DOMAIN_TYPES), "dir", "how the domain is mounted", attr="domain_type"),
+    _key("mnt_options", parse_text, None, "extra mount options, e.g. backup-volfile-servers=h2:h3"),
+    _key("nfs_version", parse_choice(*NFS_VERSIONS), None, "NFS protocol version (default: negotiated)"),
+    _key("vfs_type", parse_text, None, "file system type of a posixfs domain"),
+    _key("mnt_root", parse_abspath, None, f"where connections are mounted (default {DEFAULT_MOUNT_ROOT})"),
     # Required: the lease hook injects the Engine VM's lease only into the domxml with this uuid.
     _key("vmid", parse_uuid, help="the Engine VM's UUID"),
     _key("fqdn", parse_host, None, "the Engine VM's FQDN or IP address"),
@@ -316,7 +330,27 @@ class HostConfig:
     metrics_address: str = "127.0.0.1"
     metrics_port: int = 9731
     metrics_textfile: str | None = None
+    mnt_options: str | None = None
+    nfs_version: str | None = None
+    vfs_type: str | None = None
+    mnt_root: str | None = None
     source: str = field(default="", compare=False)
+
+    @property
+    def connection(self) -> StorageConnection:
+        """The storage connection (validated when the file was loaded)."""
+        return StorageConnection.parse(
+            self.domain_type, self.storage, self.mnt_options or "", self.nfs_version or "auto", self.vfs_type
+        )
+
+    @property
+    def mount_root(self) -> str:
+        return self.mnt_root or DEFAULT_MOUNT_ROOT
+
+    @property
+    def domain_path(self) -> str:
+        """The storage domain directory: `storage=` for dir, else the connection's mount point."""
+        return self.connection.domain_path(self.mount_root)
 
 
 @dataclass(frozen=True)
@@ -437,6 +471,17 @@ def parse_host_config(text: str, path: str = "<string>") -> HostConfig:
         problems.append(
             ConfigProblem(path, 0, "rpc_address", "rpc_listen=plain (no TLS) needs a loopback address", address)
         )
+    if "storage" in values:
+        try:
+            StorageConnection.parse(
+                values.get("domain_type", "dir"),
+                values["storage"],
+                values.get("mnt_options") or "",
+                values.get("nfs_version") or "auto",
+                values.get("vfs_type"),
+            )
+        except ValueError as e:
+            problems.append(ConfigProblem(path, 0, "storage", str(e), values["storage"]))
     if problems:
         raise ConfigError(problems)
     return HostConfig(**values, source=path)

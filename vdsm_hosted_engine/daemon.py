@@ -37,6 +37,7 @@ from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.observations import VmStatus
 from vdsm_hosted_engine.rpc.server import Policy, Server, tls_context
 from vdsm_hosted_engine.sd_notify import Notifier
+from vdsm_hosted_engine.storage import mount as storage_mount
 from vdsm_hosted_engine.storage import safe_file, shared_keys
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.sanlock_lockspace import Liveness
@@ -118,11 +119,16 @@ class Daemon:
         problem = lease_hook.installation_problem(conf.hooks_dir)
         if problem is not None:
             raise InvalidRequest(problem)
-        self.domain = StorageDomain.open(conf.storage)
+        self.connection = conf.connection
+        storage_mount.connect(self.connection, conf.mount_root)  # never unmounted by the daemon
+        self.domain = StorageDomain.open(conf.domain_path)
         if conf.sd_uuid and conf.sd_uuid != self.domain.identity.sd_uuid:
             raise InvalidRequest(
-                f"{conf.storage} holds domain {self.domain.identity.sd_uuid}, not sdUUID={conf.sd_uuid}"
+                f"{conf.domain_path} holds domain {self.domain.identity.sd_uuid}, not sdUUID={conf.sd_uuid}"
             )
+        timing = self.connection.nfs_timing_problem(self.domain.identity.io_timeout)
+        if timing is not None:
+            logger.warning("%s", timing)
         self.lockspace = self.domain.lockspace()
         self.lockspace.read()  # sanlock must answer (raises SanlockError with its reason)
         self.whiteboard_file = self.domain.whiteboard(self.lockspace)
@@ -155,7 +161,10 @@ class Daemon:
                 CpuLoadMonitor(self.runtime.cpu_seconds, cgroup=conf.host_cgroup, interval=interval),
                 EngineHealthMonitor(self.runtime.status, url, interval=interval, timeout=min(20.0, 4 * interval)),
                 StorageMonitor(  # one 4 KiB block: the agent reads the whole area each tick already
-                    self.whiteboard_file.read_global, lambda: self.lockspace.holds(self.host_id), interval=interval
+                    self.whiteboard_file.read_global,
+                    lambda: self.lockspace.holds(self.host_id),
+                    mount_problem=lambda: storage_mount.check(self.connection, conf.mount_root),
+                    interval=interval,
                 ),
             ]
         )

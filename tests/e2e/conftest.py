@@ -24,14 +24,18 @@ from vdsm_hosted_engine.lab.lab import IO_TIMEOUT, Lab
 HOSTS = 3
 SANLOCK_FLOOR = constants.host_dead_seconds(IO_TIMEOUT)
 _timings: list[tuple[str, float, str]] = []
+_figures: list[str] = []  # other measurements (e.g. the gluster processes' RSS), one line each
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _timings:
-        return
-    terminalreporter.section("lab recovery times")
-    for what, seconds, note in _timings:
-        terminalreporter.write_line(f"{what:55} {seconds:7.1f} s  {note}")
+    if _timings:
+        terminalreporter.section("lab recovery times")
+        for what, seconds, note in _timings:
+            terminalreporter.write_line(f"{what:55} {seconds:7.1f} s  {note}")
+    if _figures:
+        terminalreporter.section("lab figures")
+        for line in _figures:
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items):

@@ -55,7 +55,7 @@ def test_every_problem_is_reported_with_file_line_and_key():
     assert [str(p) for p in e.value.problems] == [
         "/etc/he.conf:1: host_id: '0': must be >= 1",
         "/etc/he.conf:2: bogus: unknown key",
-        "/etc/he.conf:3: storage: 'relative/path': must be an absolute path",
+        "/etc/he.conf:3: storage: 'relative/path': must be an absolute path or server:/path",
         "/etc/he.conf:4: no equals sign: not a key=value line",
         "/etc/he.conf:6: bridge: duplicate key (first on line 5)",
         "/etc/he.conf:7: gateway: '10.0.0.300': not an IP address",

@@ -2,7 +2,8 @@
 
     hosted-engine --deploy [--tui] [--config-append=FILE ...] [--generate-answer=FILE] [--force]
                   [--allow-local-storage] [--keep-password-hash]
-    hosted-engine --deploy --join --storage=PATH [--hostname=NAME]
+    hosted-engine --deploy --join --storage=PATH|SERVER:/PATH [--storage-type=nfs|glusterfs --mnt-options=...]
+                  [--hostname=NAME] [--mnt-root=DIR]
                   [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=auto|kvm|qemu|test]
     hosted-engine --cleanup [--force] [--conf-dir=DIR --run-dir=DIR --libvirt-uri=URI]
 
@@ -27,6 +28,7 @@ from vdsm_hosted_engine.deploy.prompts import Prompts
 from vdsm_hosted_engine.deploy.steps import DeployInterrupted, Deployment, HostPaths
 from vdsm_hosted_engine.deploy.validators import Context
 from vdsm_hosted_engine.errors import HostedEngineError, InvalidRequest
+from vdsm_hosted_engine.storage.connection import DEFAULT_MOUNT_ROOT, StorageConnection
 
 
 class LineReporter:
@@ -115,7 +117,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tui", action="store_true", help="with --deploy: full-screen questions (Textual; works from 80x24)"
     )
     parser.add_argument("--join", action="store_true", help="with --deploy: join a deployed cluster (with --storage)")
-    parser.add_argument("--storage", help="with --deploy --join: the storage domain path")
+    parser.add_argument(
+        "--storage", help="with --deploy --join: the storage domain path, or the connection (server:/path)"
+    )
+    parser.add_argument(
+        "--storage-type",
+        choices=("dir", "nfs", "glusterfs", "posixfs"),
+        default="dir",
+        help="with --deploy --join: domainType of --storage (default: %(default)s)",
+    )
+    parser.add_argument("--mnt-options", default="", help="with --deploy --join: mount options of the connection")
+    parser.add_argument(
+        "--mnt-root", default=DEFAULT_MOUNT_ROOT, help="with --deploy: where storage connections are mounted"
+    )
     parser.add_argument(
         "--hostname", default=os.uname().nodename, help="with --deploy --join: the name this host publishes"
     )
@@ -157,13 +171,17 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Engine VM virtualization: {domain_type} ({why})")
     elif args.domain_type == "kvm" and domain_type != "kvm":
         raise InvalidRequest(f"--domain-type=kvm, but {why.split(':')[0]}: use --domain-type=qemu (or auto)")
-    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type)
+    paths = HostPaths(args.conf_dir, args.run_dir, args.hooks_dir, args.libvirt_uri, args.domain_type, args.mnt_root)
     if args.join:
         from vdsm_hosted_engine.deploy.join import join
 
         if not args.storage:
             raise InvalidRequest("--join needs --storage=PATH (the deployed storage domain)")
-        host_id = join(args.storage, paths, args.hostname, force=args.force)
+        try:
+            connection = StorageConnection.parse(args.storage_type, args.storage, args.mnt_options)
+        except ValueError as e:
+            raise InvalidRequest(str(e)) from None
+        host_id = join(args.storage, paths, args.hostname, force=args.force, connection=connection)
         start = (
             f"systemctl enable --now {service.UNIT}"
             if service.unit_installed()

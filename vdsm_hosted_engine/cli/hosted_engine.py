@@ -13,6 +13,7 @@
     hosted-engine --check-deployed                                    (rc 0 deployed, 1 not)
     hosted-engine --cleanup [--force]                 (remove this host's deployment; see cli/deploy.py)
     hosted-engine --configure-host [--dry-run] [--root=DIR]          (libvirt's sanlock lock manager)
+    hosted-engine --connect-storage | --disconnect-storage            (mount/unmount hosted-engine.conf's storage)
     hosted-engine --console                                           (the Engine VM's serial console)
     hosted-engine call VERB [name=value ...]                         (any verb, vdsm-client style)
 
@@ -243,11 +244,9 @@ def _run(argv: list[str]) -> int:
     if args.configure_host:
         return _configure_host(args)
     if args.connect_storage or args.disconnect_storage:
-        print(
-            "The storage domain is a directory: hosted-engine does not mount or unmount it. Mount the NFS or "
-            "GlusterFS export with the system's tools (an /etc/fstab or systemd mount unit) at the path in "
-            "hosted-engine.conf `storage=`; the daemon checks it is reachable."
-        )
+        from vdsm_hosted_engine.cli import storage_connection
+
+        print((storage_connection.connect if args.connect_storage else storage_connection.disconnect)(args))
         return 0
     if args.deploy:
         from vdsm_hosted_engine.cli import deploy as deploy_cli
@@ -358,7 +357,7 @@ def _check_deployed(args: argparse.Namespace) -> int:
 
     try:
         conf = config_.load_host_config(args.config)
-        StorageDomain.open(conf.storage)
+        StorageDomain.open(conf.domain_path)
     except HostedEngineError as e:
         print(f"Hosted Engine is not deployed: {' '.join(str(e).split())}")
         return 1

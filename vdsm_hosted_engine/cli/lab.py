@@ -1,7 +1,8 @@
 """`hosted-engine-lab`: try the product on one machine, with several simulated hypervisor hosts.
 
     hosted-engine-lab demo                      3 hosts, deploy, crash the Engine's host, watch it come back
-    hosted-engine-lab up [--hosts N] [--bare]    boot N hosts; deploy on host1, join the others, start agents
+    hosted-engine-lab up [--hosts N] [--bare] [--storage=dir|gluster]
+                                                boot N hosts; deploy on host1, join the others, start agents
     hosted-engine-lab down [--purge]            stop everything the lab started (--purge: delete its folder)
     hosted-engine-lab status                    hosts, where the Engine runs, the audit
     hosted-engine-lab exec HOST CMD...          run a command inside a host (e.g. hosted-engine --vm-status)
@@ -12,9 +13,11 @@
     hosted-engine-lab stop-libvirtd HOST | start-libvirtd HOST | restart-libvirtd HOST
     hosted-engine-lab stop-agent HOST | start-agent HOST [--no-hooks] | hang-agent HOST | resume-agent HOST
     hosted-engine-lab kill-vm | engine-unhealthy | engine-healthy
+    hosted-engine-lab kill-brick HOST | start-bricks | gluster-rss      (gluster lab)
     hosted-engine-lab degrade-host HOST cpu|memory | heal-host HOST
 
-Every command takes --dir (default /var/tmp/hosted-engine-lab). Needs root (namespaces, bridges).
+Every command takes --dir (default /var/tmp/hosted-engine-lab); `up` also --network and --switch (two
+labs on one machine). Needs root (namespaces, bridges).
 """
 
 from __future__ import annotations
@@ -28,16 +31,21 @@ import time
 
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.lab import audit
-from vdsm_hosted_engine.lab.lab import DEFAULT_DIR, Lab
+from vdsm_hosted_engine.lab.lab import DEFAULT_DIR, DEFAULT_NETWORK, DEFAULT_SWITCH, Lab
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hosted-engine-lab", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", default=os.environ.get("HOSTED_ENGINE_LAB", DEFAULT_DIR))
+    parser.add_argument("--network", default=DEFAULT_NETWORK, help="the lab's subnet (up)")
+    parser.add_argument("--switch", default=DEFAULT_SWITCH, help="the lab's bridge name (up)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="boot the hosts and deploy the Engine")
     up.add_argument("--hosts", type=int, default=3)
     up.add_argument("--bare", action="store_true", help="hosts only: no deploy, no agents")
+    up.add_argument(
+        "--storage", choices=("dir", "gluster"), default="dir", help="the domain: a shared directory or GlusterFS"
+    )
     down = sub.add_parser("down", help="stop everything the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the lab folder")
     sub.add_parser("status", help="hosts, the Engine's place, the audit")
@@ -49,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name).add_argument("host")
     for name in ("cut-network", "restore-network"):
         sub.add_parser(name).add_argument("host", help="a host name, or all")
-    cut = sub.add_parser("cut-storage", help="every I/O of the host (or all) on the domain fails")
+    cut = sub.add_parser("cut-storage", help="the host (or all) loses its storage (gluster: its traffic)")
     cut.add_argument("host", help="a host name, or all")
     cut.add_argument("--for", dest="seconds", type=float, help="restore it after this many seconds")
     sub.add_parser("restore-storage").add_argument("host", help="a host name, or all")
@@ -67,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     degrade = sub.add_parser("degrade-host", help="CPU or memory pressure on a host (its cgroup)")
     degrade.add_argument("host")
     degrade.add_argument("kind", choices=("cpu", "memory"))
-    for name in ("kill-vm", "engine-unhealthy", "engine-healthy"):
+    for name in ("kill-vm", "engine-unhealthy", "engine-healthy", "start-bricks", "gluster-rss"):
         sub.add_parser(name)
+    sub.add_parser("kill-brick", help="SIGKILL the host's gluster brick").add_argument("host")
     return parser
 
 
@@ -76,11 +85,14 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def up(lab: Lab, hosts: int, bare: bool) -> None:
+def up(lab: Lab, hosts: int, bare: bool, storage: str = "dir") -> None:
     started = time.monotonic()
-    timelines = lab.up(hosts)
+    timelines = lab.up(hosts, storage)
     for name, timeline in sorted(timelines.items()):
         _say(f"{name}: up ({lab.host(name).address}); libvirtd answering after {timeline['libvirtd']:.1f} s")
+    if storage == "gluster":
+        _say(f"gluster volume {lab.storage_connection().spec} started in {time.monotonic() - started:.0f} s "
+             f"(sanlock io_timeout {lab.io_timeout} s)")  # fmt: skip
     if bare:
         return
     _say("host1: hosted-engine --deploy (answer file: the lab appliance) ...")
@@ -105,10 +117,10 @@ def status(lab: Lab) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    lab = Lab(args.dir)
+    lab = Lab(args.dir, switch=args.switch, network=args.network)
     try:
         if args.command == "up":
-            up(lab, args.hosts, args.bare)
+            up(lab, args.hosts, args.bare, args.storage)
         elif args.command == "down":
             for line in lab.down(purge=args.purge) or ["nothing to stop"]:
                 _say(line)
@@ -150,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             lab.degrade(args.host, args.kind)
         elif args.command == "heal-host":
             lab.heal(args.host)
+        elif args.command == "kill-brick":
+            _say(f"killed the brick of {args.host} (pid {lab.kill_brick(args.host)} in the host)")
+        elif args.command == "start-bricks":
+            lab.start_bricks()
+        elif args.command == "gluster-rss":
+            from vdsm_hosted_engine.lab import gluster
+
+            for name, kinds in sorted(gluster.rss(lab).items()):
+                _say(f"{name}: " + ", ".join(f"{k} {v / 1024:.0f} MiB" for k, v in sorted(kinds.items())))
         elif args.command == "kill-vm":
             _say(f"killed the Engine VM's qemu on {lab.kill_vm()}")
         else:

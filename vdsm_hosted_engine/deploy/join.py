@@ -27,6 +27,8 @@ from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.deploy.steps import HostPaths
 from vdsm_hosted_engine.errors import InvalidRequest, SanlockError
 from vdsm_hosted_engine.hooks import lease_hook
+from vdsm_hosted_engine.storage import mount as storage_mount
+from vdsm_hosted_engine.storage.connection import DEFAULT_MOUNT_ROOT, StorageConnection
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.storage.whiteboard import HostSlot
@@ -69,14 +71,27 @@ def allocate_host_id(domain: StorageDomain, hostname: str, rng: random.Random | 
     raise InvalidRequest(f"no free host id could be taken after {len(tried)} attempts")
 
 
-def join(storage: str, paths: HostPaths, hostname: str, priority: int = 0, force: bool = False) -> int:
+def join(
+    storage: str,
+    paths: HostPaths,
+    hostname: str,
+    priority: int = 0,
+    force: bool = False,
+    connection: StorageConnection | None = None,
+) -> int:
     """Configure this host from the domain; returns its host id. Refuses an existing local config,
     and a hooks_dir without the lease hook (before anything changes: the host would otherwise join
-    and later start the Engine VM with no lease)."""
+    and later start the Engine VM with no lease). With a `connection` (NFS, GlusterFS) it is mounted
+    first, at `paths.mnt_root`, and written into hosted-engine.conf for the daemon to mount at start."""
     problem = lease_hook.installation_problem(paths.hooks_dir)
     if problem is not None:
         raise InvalidRequest(problem)
+    if connection is not None and connection.mounted:
+        storage_mount.connect(connection, paths.mnt_root)
+        storage = connection.domain_path(paths.mnt_root)
     domain = StorageDomain.open(storage)
+    if connection is None or not connection.mounted:
+        connection = StorageConnection.parse("dir", domain.path)
     shared, _version = SharedConfig(domain.shared_conf_path).read()
     vm = {k[3:]: v for k, v in shared.items() if k.startswith("vm.")}
     he = {k[3:]: v for k, v in shared.items() if k.startswith("he.")}
@@ -89,7 +104,8 @@ def join(storage: str, paths: HostPaths, hostname: str, priority: int = 0, force
     test = he.get("networkTest", "ping")
     conf = config_.HostConfig(
         host_id=host_id,
-        storage=domain.path,
+        **connection.conf_values(),
+        mnt_root=None if paths.mnt_root == DEFAULT_MOUNT_ROOT else paths.mnt_root,
         sd_uuid=domain.identity.sd_uuid,
         vmid=vm["vmId"],
         fqdn=he.get("fqdn"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vdsm_hosted_engine import config, constants
-from vdsm_hosted_engine.deploy import machine
+from vdsm_hosted_engine.deploy import machine, storage_connection
 from vdsm_hosted_engine.deploy import validators as v
 from vdsm_hosted_engine.deploy.validators import Answers, Context
 
@@ -84,11 +84,55 @@ def _smtp(answers: Answers) -> bool:
 
 QUESTIONS: tuple[Question, ...] = (
     Question(
+        "OVEHOSTED_STORAGE/domainType",
+        "storage",
+        "Storage type (dir, nfs, glusterfs, posixfs)",
+        "str",
+        v.choice(*config.DOMAIN_TYPES),
+        "dir",
+        when=lambda a: "OVEHOSTED_STORAGE/path" not in a,  # an answer file naming a path means dir
+    ),
+    Question(
+        "OVEHOSTED_STORAGE/storageDomainConnection",
+        "storage",
+        "Storage connection (server:/path for NFS, host:/volume for GlusterFS)",
+        "str",
+        storage_connection.validate_connection,
+        when=storage_connection.is_remote,
+    ),
+    Question(
+        "OVEHOSTED_STORAGE/vfsType",
+        "storage",
+        "File system type (posixfs)",
+        "str",
+        v.text,
+        when=lambda a: storage_connection.domain_type(a) == "posixfs",
+    ),
+    Question(
+        "OVEHOSTED_STORAGE/nfsVersion",
+        "storage",
+        "NFS version (auto, 3, 4, 4.0, 4.1, 4.2)",
+        "str",
+        v.choice("auto", "3", "4", "4.0", "4.1", "4.2"),
+        "auto",
+        when=lambda a: storage_connection.domain_type(a) == "nfs",
+    ),
+    Question(
+        "OVEHOSTED_STORAGE/mntOptions",
+        "storage",
+        "Mount options (e.g. backup-volfile-servers=h2:h3)",
+        "str",
+        storage_connection.validate_options,
+        when=storage_connection.is_remote,
+        optional=True,
+    ),
+    Question(
         "OVEHOSTED_STORAGE/path",
         "storage",
-        "Storage domain path (an NFS/GlusterFS mount or any shared directory)",
+        "Storage domain path (any directory every host sees)",
         "str",
         v.storage_path,
+        when=lambda a: not storage_connection.is_remote(a),
     ),
     Question(
         "OVEHOSTED_STORAGE/ioTimeout", "storage", "sanlock io_timeout in seconds", "int", v.int_range(1, 60, " s"), 10

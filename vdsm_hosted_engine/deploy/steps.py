@@ -33,10 +33,11 @@ from typing import Any, Protocol
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.broker.monitors.engine_health import HEALTHY_MARKER
-from vdsm_hosted_engine.deploy import cleanup, cloud_init, service
+from vdsm_hosted_engine.deploy import cleanup, cloud_init, service, storage_connection
 from vdsm_hosted_engine.errors import HostedEngineError, StorageError
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
+from vdsm_hosted_engine.storage.connection import DEFAULT_MOUNT_ROOT
 from vdsm_hosted_engine.storage.domain import StorageDomain, check_directory
 from vdsm_hosted_engine.storage.shared_config import SharedConfig
 from vdsm_hosted_engine.virt.domxml import VmConfig
@@ -105,6 +106,7 @@ class HostPaths:
     hooks_dir: str = "/usr/libexec/vdsm/hooks"
     libvirt_uri: str = "qemu:///system"
     domain_type: str = "kvm"
+    mnt_root: str = DEFAULT_MOUNT_ROOT  # where a storage connection is mounted (storage/connection.py)
 
     @property
     def host_conf(self) -> str:
@@ -136,7 +138,7 @@ class Deployment:
 
     @property
     def storage(self) -> str:
-        return self.a("STORAGE/path")
+        return storage_connection.domain_path(self.answers, self.paths.mnt_root)
 
     @property
     def disk_path(self) -> str:
@@ -190,12 +192,15 @@ class Deployment:
             libvirt.open(self.paths.libvirt_uri).close()
         except Exception as e:  # libvirt raises libvirtError; any failure means "not reachable"
             problems.append(f"libvirt does not answer at {self.paths.libvirt_uri}: {e}")
-        try:
-            check_directory(self.storage)
-            if StorageDomain.exists_at(self.storage) and not self.force:
-                problems.append(f"{self.storage} already holds a hosted-engine domain (deploy --force replaces it)")
-        except StorageError as e:
-            problems.append(str(e))
+        storage_problems = storage_connection.prepare(self.answers, self.a("STORAGE/ioTimeout"), self.paths.mnt_root)
+        problems += storage_problems
+        if not storage_problems:  # (a connection that failed has no directory to check)
+            try:
+                check_directory(self.storage)
+                if StorageDomain.exists_at(self.storage) and not self.force:
+                    problems.append(f"{self.storage} already holds a hosted-engine domain (deploy --force replaces it)")
+            except StorageError as e:
+                problems.append(str(e))
         hook_problem = lease_hook.installation_problem(self.paths.hooks_dir)
         if hook_problem is not None:
             problems.append(hook_problem)
@@ -430,7 +435,8 @@ class Deployment:
         test = self.a("NETWORK/networkTest")
         conf = config_.HostConfig(
             host_id=host_id,
-            storage=self.storage,
+            **storage_connection.conf_values(self.answers),
+            mnt_root=None if self.paths.mnt_root == DEFAULT_MOUNT_ROOT else self.paths.mnt_root,
             sd_uuid=self.sd_uuid,
             vmid=self.vm_uuid,
             fqdn=self.a("VM/fqdn"),

@@ -93,7 +93,7 @@ def main(point: str = "before_vm_start") -> int:
         lease = LeaseSpec(
             constants.LOCKSPACE_NAME.decode(),
             constants.ENGINE_VM_RESOURCE.decode(),
-            os.path.join(conf.storage, constants.HA_AGENT_DIR, constants.LEASES_FILE),
+            os.path.join(conf.domain_path, constants.HA_AGENT_DIR, constants.LEASES_FILE),
         )
         edited = inject(domxml, vm_uuid, lease)
         if edited != domxml:

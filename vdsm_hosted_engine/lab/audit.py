@@ -99,6 +99,21 @@ def lease_holders(lab: Lab, names: list[str] | None = None) -> list[str]:
     return holders
 
 
+def lockspace_members(lab: Lab) -> list[str]:
+    """Live hosts whose sanlock daemon is in the `hosted-engine` lockspace (`sanlock client status`
+    lists it, not being removed): a host that lost its lockspace drops out of this list."""
+    prefix = f"s {constants.LOCKSPACE_NAME.decode()}:"
+    members = []
+    for host in lab.alive():
+        try:
+            result = host.run(["sanlock", "client", "status"], timeout=10, check=False)
+        except (subprocess.TimeoutExpired, OSError):
+            continue
+        if any(line.startswith(prefix) and "REM" not in line for line in result.stdout.splitlines()):
+            members.append(host.name)
+    return members
+
+
 def safety(lab: Lab) -> Finding:
     """The safety part of the audit alone (qemu processes and `sanlock client status` of each host):
     cheap enough to run every second while a fault lasts."""

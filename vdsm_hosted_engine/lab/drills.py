@@ -59,9 +59,9 @@ def boot_ids(lab: Lab) -> list[str]:
 
 def baseline(lab: Lab, timeout: float = 240) -> audit.Finding:
     """Every host up with its libvirtd and its agent (running, not hung, with our hooks), links and
-    storage restored, no load, the real lease file, plain migrations, no maintenance, a healthy Engine
-    whose host's agent is in EngineUp, and a clean audit (which waits for every host to publish the
-    same identity again)."""
+    storage restored (every gluster brick online), no load, the real lease file, plain migrations, no
+    maintenance, a healthy Engine whose host's agent is in EngineUp, and a clean audit (which waits for
+    every host to publish the same identity again)."""
     for name, host in lab.hosts.items():
         if not host.alive():
             lab.restart_host(name)
@@ -78,6 +78,11 @@ def baseline(lab: Lab, timeout: float = 240) -> audit.Finding:
         lab.slow_migrations(name, False)
         lab.heal(name)
     lab.set_network("all", True)
+    if lab.storage_kind == "gluster":
+        from vdsm_hosted_engine.lab import gluster
+
+        if len(gluster.brick_pids(lab)) < len(lab.brick_hosts()):
+            lab.start_bricks()
     for name in lab.hosts:
         lab.call(name, "setMaintenance", {"mode": "none"})
     host = wait_healthy(lab, timeout)
@@ -217,6 +222,35 @@ def migration_downtime(lab: Lab, host: str) -> float | None:
 
 
 FULL_SCORE = ScoreConfig().base  # the lab's agent.conf keeps oVirt's weights
+
+
+def assert_lockspaces(lab: Lab) -> None:
+    """Every live host is in the hosted-engine lockspace (AuditFailed naming those that are not)."""
+    missing = sorted({h.name for h in lab.alive()} - set(audit.lockspace_members(lab)))
+    if missing:
+        raise audit.AuditFailed(f"lost the hosted-engine lockspace: {missing}")
+
+
+def brick_loss(lab: Lab, victim: str, watch: float) -> float:
+    """The share-loss drill (gluster lab): `victim`'s brick dies and stays down `watch` seconds, during
+    which, every second, the audit's safety holds, every host stays in the lockspace and the Engine's
+    qemu neither restarts nor moves (AuditFailed otherwise); then the brick is started again. Returns
+    the seconds from its start to the volume healed."""
+    from vdsm_hosted_engine.lab import gluster
+
+    qemu = audit.qemu_processes(lab)
+    lab.kill_brick(victim)
+    lost = time.monotonic()
+    while time.monotonic() - lost < watch:
+        audit.assert_safe(lab)
+        assert_lockspaces(lab)
+        if audit.qemu_processes(lab) != qemu:
+            raise audit.AuditFailed(f"the Engine VM's qemu changed from {qemu} to {audit.qemu_processes(lab)}")
+        time.sleep(1)
+    back = time.monotonic()
+    lab.start_bricks()
+    lab.wait("the volume healed", lambda: gluster.heal_pending(lab) == 0, 60, 1)
+    return time.monotonic() - back
 
 
 def last_choice(lab: Lab) -> str:

@@ -144,6 +144,8 @@ class LabHost:
     init_pid: int | None = None
     init_started: int | None = None  # start time of init_pid, to never signal a recycled pid
     cgroups: bool = False  # the host has its own cpuacct/memory cgroups (host_cgroup for its monitors)
+    storage: str = "dir"  # dir (the FUSE view of shared/) or gluster (lab/gluster.py)
+    glusterd: bool = False  # with gluster: this host runs glusterd and a brick
 
     @property
     def dir(self) -> str:
@@ -285,8 +287,13 @@ class LabHost:
             sys.executable, "-m", "vdsm_hosted_engine.lab.hostinit",
             "--name", self.name, "--host-dir", self.dir, "--lab-dir", self.lab_dir,
             "--address", self.address, "--prefix", str(self.prefix), "--gateway", self.gateway,
-            "--cache-dir", self.cache_dir,
+            "--cache-dir", self.cache_dir, "--storage", self.storage,
         ]  # fmt: skip
+        if self.glusterd:
+            from vdsm_hosted_engine.lab import gluster
+
+            gluster.prepare(self.dir)
+            argv.append("--glusterd")
         self.cgroups = self.make_cgroups()
         argv = self._in_cgroups(argv)
         with open(os.path.join(self.dir, "init.log"), "ab") as log:
@@ -521,7 +528,13 @@ class LabHost:
                 os.unlink(marker)
 
     def set_storage(self, reachable: bool) -> None:
-        """Cut (every I/O of this host on the domain fails with EIO) or restore its storage."""
+        """Cut (every I/O of this host on the domain fails with EIO; on gluster, every gluster packet of
+        the host is dropped) or restore its storage."""
+        if self.storage == "gluster":
+            from vdsm_hosted_engine.lab import gluster
+
+            gluster.cut_storage(self, not reachable)
+            return
         marker = os.path.join(self.dir, "storage-cut")
         if reachable:
             with contextlib.suppress(FileNotFoundError):

@@ -4,7 +4,8 @@ Started by `lab.host.LabHost.start` through `unshare`. It gives the host its own
 directories daemons keep state in (bind mounts of the host's folders over /run, /var/log,
 /var/lib/libvirt, /var/cache/libvirt, /etc/libvirt; the lab's /etc/hosts and an empty resolv.conf so
 libvirtd never waits on DNS), builds the `ovirtmgmt` bridge on the veth the lab moves in as `eth0`,
-mounts its view of the shared storage (lab/storage_view.py: a FUSE pass-through the lab can cut),
+mounts its view of the shared storage (lab/storage_view.py: a FUSE pass-through the lab can cut; on a
+gluster lab, starts glusterd instead on a brick host: lab/gluster.py),
 then starts sanlock, virtlogd and libvirtd, writes `ready` into the host folder and reaps orphans
 forever. Everything inside dies with it: killing this process is how the lab crashes a host.
 
@@ -110,7 +111,14 @@ def _start(args: argparse.Namespace) -> int:
         _mounts(args.host_dir, args.lab_dir)
         _network(args.address, args.prefix, args.gateway, args.bridge)
         timeline["network"] = time.monotonic() - started
-        _storage_view(args.host_dir, os.path.join(args.lab_dir, "shared"))
+        os.makedirs("/run/lab", exist_ok=True)
+        if args.storage == "gluster":  # the domain is a GlusterFS volume the product mounts itself
+            if args.glusterd:
+                from vdsm_hosted_engine.lab import gluster
+
+                gluster.start_glusterd(args.host_dir, _run)
+        else:
+            _storage_view(args.host_dir, os.path.join(args.lab_dir, "shared"))
         timeline["storage"] = time.monotonic() - started
         sanlock = SanlockDaemon("/run/sanlock", args.name, "/var/log/sanlock.stderr", args.cache_dir)
         sanlock.start()
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateway", required=True)
     parser.add_argument("--bridge", default="ovirtmgmt")
     parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--storage", choices=("dir", "gluster"), default="dir")
+    parser.add_argument("--glusterd", action="store_true", help="with --storage=gluster: run glusterd (a brick host)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s hostinit: %(message)s", stream=sys.stdout)
     sys.stdout.flush()

@@ -3,12 +3,15 @@
 Layout of the lab folder (default /var/tmp/hosted-engine-lab; O_DIRECT needs a real filesystem):
 
     lab.json          what the lab created: switch, hosts (init pid + start time), engine address
-    shared/           the storage domain every host sees (the NFS export of a real setup)
+    shared/           the storage domain every host sees (the NFS export of a real setup); on a gluster
+                      lab (`up --storage=gluster`, lab/gluster.py) unused: the domain is volume `he`
+    mnt/              where each host mounts a storage connection (in its own mount namespace)
     etc/              the lab's /etc/hosts and an empty resolv.conf (bind-mounted into every host)
     hooks/            our VDSM hooks, run by each host's daemon around the Engine VM
     agent.conf        the agents' settings: oVirt's score, timeouts shortened for the lab
     answers.conf      the deploy answer file (appliance, addresses)
-    hosts/<name>/     one host: run/, log/, lib/, etc/libvirt/, conf/ (its hosted-engine.conf)
+    hosts/<name>/     one host: run/, log/, lib/, etc/libvirt/, conf/ (its hosted-engine.conf); on a
+                      gluster brick host also glusterd/ (its /var/lib/glusterd), glusterd.vol, brick/
 
 Everything the lab creates is recorded in lab.json before it is created, and `down` removes exactly
 that: it SIGKILLs each host's namespace init (verified by pid and start time) and deletes the switch
@@ -87,17 +90,22 @@ class Lab:
         self.cache_dir = cache_dir or default_cache_dir()
         self.switch = switch
         self.network = ipaddress.ip_network(network)
-        addresses = list(self.network.hosts())
-        self.gateway = str(addresses[0])
-        self.engine_address = str(addresses[99])
-        self._addresses = addresses
+        self._addressing()
         self.hosts: dict[str, LabHost] = {}
         self.switch_created = False
         self.host_ids: dict[str, int] = {}
+        self.storage_kind = "dir"  # or "gluster" (lab/gluster.py), chosen by `up`
         self._saving = threading.Lock()
         self._load()
 
     # -- state ----------------------------------------------------------------------------------
+
+    def _addressing(self) -> None:
+        """The gateway, the Engine's and the hosts' addresses in `self.network`."""
+        addresses = list(self.network.hosts())
+        self.gateway = str(addresses[0])
+        self.engine_address = str(addresses[99])
+        self._addresses = addresses
 
     @property
     def state_path(self) -> str:
@@ -107,7 +115,28 @@ class Lab:
     def storage(self) -> str:
         return os.path.join(self.dir, "shared")
 
+    @property
+    def mnt_root(self) -> str:
+        """Where the hosts mount a storage connection (each in its own mount namespace)."""
+        return os.path.join(self.dir, "mnt")
+
+    @property
+    def io_timeout(self) -> int:
+        """sanlock's io_timeout in this lab: on gluster, the smallest the product's rule allows."""
+        from vdsm_hosted_engine.lab import gluster
+
+        return gluster.IO_TIMEOUT if self.storage_kind == "gluster" else IO_TIMEOUT
+
+    def brick_hosts(self) -> list[str]:
+        """The hosts running glusterd and a brick (gluster lab): the first three."""
+        from vdsm_hosted_engine.lab import gluster
+
+        if self.storage_kind != "gluster":
+            return []
+        return sorted(self.hosts, key=lambda n: int(n.removeprefix("host")))[: gluster.BRICK_HOSTS]
+
     def _host(self, name: str, address: str) -> LabHost:
+        number = int(name.removeprefix("host"))
         return LabHost(
             name,
             address,
@@ -117,6 +146,8 @@ class Lab:
             self.switch,
             f"{self.switch}-{name}",
             self.cache_dir,
+            storage=self.storage_kind,
+            glusterd=self.storage_kind == "gluster" and number <= 3,
         )
 
     def _load(self) -> None:
@@ -126,8 +157,10 @@ class Lab:
             state = json.load(f)
         self.switch = state["switch"]
         self.network = ipaddress.ip_network(state["network"])
+        self._addressing()  # a lab reloaded from its folder keeps its own subnet's gateway and Engine address
         self.switch_created = state["switch_created"]
         self.host_ids = state.get("host_ids", {})
+        self.storage_kind = state.get("storage", "dir")
         for name, host_state in state["hosts"].items():
             host = self._host(name, host_state["address"])
             host.init_pid, host.init_started = host_state["init_pid"], host_state["init_started"]
@@ -143,6 +176,7 @@ class Lab:
                 "switch_created": self.switch_created,
                 "engine_address": self.engine_address,
                 "host_ids": self.host_ids,
+                "storage": self.storage_kind,
                 "hosts": {name: host.state() for name, host in self.hosts.items()},
             }
             tmp = f"{self.state_path}.tmp"
@@ -178,8 +212,14 @@ class Lab:
                 f.write(f"#!{sys.executable}\n{body}")
             os.chmod(path, 0o755)
 
-    def up(self, count: int) -> dict[str, dict]:
-        """Create the switch and boot `count` hosts (in parallel); returns each host's timeline."""
+    def up(self, count: int, storage: str = "dir") -> dict[str, dict]:
+        """Create the switch and boot `count` hosts (in parallel); returns each host's timeline. With
+        `storage` gluster, the first three hosts also run glusterd and a brick of the replica-3 volume."""
+        if storage not in ("dir", "gluster"):
+            raise LabError(f"storage {storage!r}: dir or gluster")
+        if storage == "gluster" and count < 3:
+            raise LabError("a gluster lab needs at least 3 hosts (replica 3, one brick each)")
+        self.storage_kind = storage
         if self.alive():
             raise LabError(f"a lab is running in {self.dir}: hosted-engine-lab down first")
         if not 1 <= count <= 9:
@@ -197,7 +237,15 @@ class Lab:
         _ip("addr", "add", f"{self.gateway}/{self.network.prefixlen}", "dev", self.switch)
         _ip("link", "set", self.switch, "up")
         try:
-            return self._parallel(list(self.hosts.values()), self._start_host)
+            timelines = self._parallel(list(self.hosts.values()), self._start_host)
+            if storage == "gluster":
+                from vdsm_hosted_engine.lab import gluster
+
+                started = time.monotonic()
+                gluster.create_volume(self)
+                for name in self.brick_hosts():
+                    timelines[name]["gluster volume"] = time.monotonic() - started
+            return timelines
         except BaseException:
             for host in self.hosts.values():
                 host.crash()
@@ -257,10 +305,28 @@ class Lab:
 
     # -- deploy, join, agents -------------------------------------------------------------------
 
+    def storage_connection(self) -> Any:
+        """The lab's storage connection (storage/connection.py StorageConnection)."""
+        from vdsm_hosted_engine.lab import gluster
+        from vdsm_hosted_engine.storage.connection import StorageConnection
+
+        if self.storage_kind == "gluster":
+            return gluster.connection(self.brick_hosts())
+        return StorageConnection.parse("dir", self.storage)
+
     def answers(self, image: appliance_.Appliance) -> str:
+        conn = self.storage_connection()
+        if conn.mounted:
+            storage: dict[str, tuple[str, Any]] = {
+                "STORAGE/domainType": ("str", conn.domain_type),
+                "STORAGE/storageDomainConnection": ("str", conn.spec),
+                "STORAGE/mntOptions": ("str", ",".join(conn.mnt_options)),
+            }
+        else:
+            storage = {"STORAGE/path": ("str", self.storage)}
         values = {
-            "STORAGE/path": ("str", self.storage),
-            "STORAGE/ioTimeout": ("int", IO_TIMEOUT),
+            **storage,
+            "STORAGE/ioTimeout": ("int", self.io_timeout),
             "NETWORK/gateway": ("str", self.gateway),
             "NETWORK/networkTest": ("str", "ping"),
             "NETWORK/bridgeName": ("str", "ovirtmgmt"),
@@ -296,6 +362,7 @@ class Lab:
             f"--hooks-dir={os.path.join(self.dir, 'hooks')}",
             "--libvirt-uri=qemu:///system",
             "--domain-type=qemu",
+            f"--mnt-root={self.mnt_root}",
         ]
 
     def deploy(self, name: str = "host1") -> str:
@@ -316,8 +383,12 @@ class Lab:
     def join(self, name: str) -> int:
         """`hosted-engine --deploy --join` on `name`; returns the host id it got."""
         host = self.host(name)
+        conn = self.storage_connection()
+        storage = [f"--storage={conn.spec}", f"--storage-type={conn.domain_type}"]
+        if conn.mnt_options:
+            storage.append(f"--mnt-options={','.join(conn.mnt_options)}")
         result = host.run(
-            host.python("vdsm_hosted_engine.cli.hosted_engine", "--deploy", "--join", f"--storage={self.storage}",
+            host.python("vdsm_hosted_engine.cli.hosted_engine", "--deploy", "--join", *storage,
                         f"--hostname={name}", *self._paths(host))
         )  # fmt: skip
         words = result.stdout.split("host id ", 1)
@@ -517,6 +588,21 @@ class Lab:
         for host in hosts:
             host.set_storage(reachable)
         return [h.name for h in hosts]
+
+    def kill_brick(self, name: str) -> int:
+        """SIGKILL `name`'s gluster brick (its glusterfsd); returns its pid in the host."""
+        from vdsm_hosted_engine.lab import gluster
+
+        if name not in self.brick_hosts():
+            bricks = ", ".join(self.brick_hosts()) or "none, not a gluster lab"
+            raise LabError(f"{name} has no brick (bricks: {bricks})")
+        return gluster.kill_brick(self, name)
+
+    def start_bricks(self) -> None:
+        """Start every brick that is down (`gluster volume start he force`)."""
+        from vdsm_hosted_engine.lab import gluster
+
+        gluster.start_bricks(self)
 
     def storage_blip(self, name: str, seconds: float, during: Callable[[], Any] | None = None) -> list[str]:
         """Cut the storage of `name` (or `all`) for `seconds`, then restore it, also when `during`

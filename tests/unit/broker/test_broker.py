@@ -177,6 +177,26 @@ def test_storage_monitor():
         "ok": False,
         "delay": None,
         "host_id_held": None,
+        "mount_ok": True,
         "detail": "gone",
     }
     assert StorageMonitor(lambda: b"", lambda: False).probe()["ok"] is False
+
+
+def test_storage_monitor_reports_a_wrong_or_missing_mount_without_reading():
+    """A read through a missing mount would read the empty directory below it, not the domain."""
+    reads = []
+    wrong = StorageMonitor(lambda: reads.append(1), lambda: True, mount_problem=lambda: "nothing is mounted at /m")
+    assert wrong.probe() == {
+        "ok": False,
+        "delay": None,
+        "host_id_held": None,
+        "mount_ok": False,
+        "detail": "nothing is mounted at /m",
+    }
+    assert reads == []
+
+    def unreadable():
+        raise StorageUnavailable("cannot read /proc/self/mountinfo: gone")
+
+    assert StorageMonitor(lambda: b"", lambda: True, mount_problem=unreadable).probe()["mount_ok"] is False

@@ -31,6 +31,9 @@ HEAVY = (
     "vdsm_hosted_engine.rpc.server",
     "shutil",  # argparse's help width: bz2, lzma, fnmatch with it
 )
+# The storage connection's parser is part of reading hosted-engine.conf (`storage=`, `domainType=`):
+# pure (re, dataclasses), no I/O; the package it sits in imports nothing.
+LIGHT = ("vdsm_hosted_engine.storage", "vdsm_hosted_engine.storage.connection")
 
 PROBE = """
 import sys
@@ -57,7 +60,7 @@ def modules_after(*args):
 
 
 def heavy(modules):
-    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+    return sorted(m for m in modules if m not in LIGHT and any(m == h or m.startswith(h + ".") for h in HEAVY))
 
 
 def test_vm_status_imports_no_heavy_module(conf):

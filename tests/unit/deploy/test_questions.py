@@ -136,6 +136,7 @@ def test_prompt_flow_through_stdin_reasks_with_the_reason(tmp_layout):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     lines = [
+        "",  # storage type: default dir
         "relative/path",
         f"{tmp_layout}/domain",  # storage path: refused, then accepted
         "",  # io_timeout: default 10

@@ -1,0 +1,74 @@
+"""Deploy's storage answers: the connection they name, where it mounts, the conf keys they become."""
+
+import pytest
+
+from vdsm_hosted_engine import config
+from vdsm_hosted_engine.deploy import storage_connection
+from vdsm_hosted_engine.deploy.questions import BY_KEY, validate
+
+pytestmark = pytest.mark.unit
+
+GLUSTER = {
+    "OVEHOSTED_STORAGE/domainType": "glusterfs",
+    "OVEHOSTED_STORAGE/storageDomainConnection": "g1:/engine",
+    "OVEHOSTED_STORAGE/mntOptions": "backup-volfile-servers=g2:g3",
+}
+
+
+def test_gluster_answers_mount_under_the_root_and_become_conf_keys():
+    assert storage_connection.domain_path(GLUSTER, "/m") == "/m/glusterSD/g1:_engine"
+    values = storage_connection.conf_values(GLUSTER)
+    assert values == {
+        "storage": "g1:/engine",
+        "domain_type": "glusterfs",
+        "mnt_options": "backup-volfile-servers=g2:g3",
+        "nfs_version": None,
+        "vfs_type": None,
+    }
+    conf = config.HostConfig(host_id=2, vmid="11111111-2222-3333-4444-555555555555", mnt_root="/m", **values)
+    again = config.parse_host_config(config.render_host_config(conf))
+    assert again.connection == storage_connection.connection(GLUSTER) and again.domain_path == "/m/glusterSD/g1:_engine"
+
+
+def test_a_path_answer_alone_means_dir_as_before():
+    answers = {"OVEHOSTED_STORAGE/path": "/srv/he"}
+    assert not storage_connection.is_remote(answers)
+    assert storage_connection.domain_path(answers) == "/srv/he"
+    assert not BY_KEY["OVEHOSTED_STORAGE/domainType"].applies(answers)
+    assert storage_connection.prepare(answers, 10) == []
+
+
+@pytest.mark.parametrize(
+    "key, value, answers, reason",
+    [
+        (
+            "OVEHOSTED_STORAGE/storageDomainConnection",
+            "/srv/he",
+            {"OVEHOSTED_STORAGE/domainType": "nfs"},
+            "storage must be server:/path with domainType=nfs",
+        ),
+        (
+            "OVEHOSTED_STORAGE/storageDomainConnection",
+            "g1:/",
+            {"OVEHOSTED_STORAGE/domainType": "glusterfs"},
+            "storage must name the volume",
+        ),
+        ("OVEHOSTED_STORAGE/mntOptions", "a b", GLUSTER, "'a b' is not a mount option"),
+        ("OVEHOSTED_STORAGE/domainType", "cifs", {}, "is not one of dir, nfs, glusterfs, posixfs"),
+    ],
+)
+def test_bad_storage_answers_are_refused_with_the_reason(key, value, answers, reason):
+    with pytest.raises(ValueError, match=reason):
+        validate(BY_KEY[key], value, answers)
+
+
+def test_an_unsafe_nfs_timing_is_refused_before_mounting():
+    answers = {
+        "OVEHOSTED_STORAGE/domainType": "nfs",
+        "OVEHOSTED_STORAGE/storageDomainConnection": "nfs1:/he",
+        "OVEHOSTED_STORAGE/mntOptions": "timeo=100",
+    }
+    assert storage_connection.prepare(answers, 10) == [
+        "a soft NFS mount with timeo=100 retrans=3 fails a stuck I/O after 100 s, later than sanlock's renewal "
+        "failure (80 s at io_timeout 10): set timeo=80 or lower in mnt_options"
+    ]
