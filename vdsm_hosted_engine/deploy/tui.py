@@ -72,8 +72,11 @@ class DeployForm(App[dict[str, Any] | None]):
             if question.key in self.preset and self.preset[question.key] is not None:
                 self.query_one(f"#{_id(question)}", Input).value = str(self.preset[question.key])
         self.refresh_form()
-        # The first question takes the keys (not the scrolling form), its label left in view.
-        self.query(Input).first().focus(scroll_visible=False)
+        # The first question shown takes the keys (not the scrolling form), its label left in view; a
+        # question the answers hide (the storage type when an answer file names a path) never does.
+        shown = [q for q in QUESTIONS if self.query_one(f"#{_id(q)}-box").display]
+        if shown:
+            self.query_one(f"#{_id(shown[0])}", Input).focus(scroll_visible=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_form()
