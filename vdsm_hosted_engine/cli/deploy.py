@@ -22,7 +22,7 @@ import sys
 import time
 
 from vdsm_hosted_engine.deploy import answers as answer_file
-from vdsm_hosted_engine.deploy import machine, service
+from vdsm_hosted_engine.deploy import machine, service, storage_connection
 from vdsm_hosted_engine.deploy.engine import DeployAborted, collect
 from vdsm_hosted_engine.deploy.prompts import Prompts
 from vdsm_hosted_engine.deploy.steps import DeployInterrupted, Deployment, HostPaths
@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
 def _ending(answers: dict, paths: HostPaths, start_ha: bool) -> str:
     """What deploy says last: who has the Engine VM now, and what to do next."""
     fqdn = answers["OVEHOSTED_VM/fqdn"]
-    storage = answers["OVEHOSTED_STORAGE/path"]
+    join = storage_connection.join_arguments(answers)
     if start_ha:
         head = f"Success: HA has the Engine VM: the agent ({service.UNIT}) reports EngineUp."
     else:
@@ -242,5 +242,5 @@ def _ending(answers: dict, paths: HostPaths, start_ha: bool) -> str:
         )
     return (
         f"{head}\nThe Engine: https://{fqdn}/ovirt-engine\nNext: hosted-engine --vm-status shows the hosts; "
-        f"on every other host: hosted-engine --deploy --join --storage={storage}"
+        f"on every other host: hosted-engine --deploy --join {join}"
     )

@@ -10,6 +10,7 @@ connection: it is written into hosted-engine.conf and their daemons mount it at 
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,17 @@ def connection(answers: Mapping[str, Any]) -> StorageConnection:
     return StorageConnection.parse(
         kind, spec, _get(answers, "mntOptions", ""), _get(answers, "nfsVersion", "auto"), _get(answers, "vfsType")
     )
+
+
+def join_arguments(answers: Mapping[str, Any]) -> str:
+    """What another host gives `hosted-engine --deploy --join` to reach the same storage."""
+    conn = connection(answers)
+    words = [f"--storage={shlex.quote(conn.spec)}"]
+    if conn.domain_type != "dir":
+        words.append(f"--storage-type={conn.domain_type}")
+    if conn.mnt_options:
+        words.append(f"--mnt-options={shlex.quote(','.join(conn.mnt_options))}")
+    return " ".join(words)
 
 
 def domain_path(answers: Mapping[str, Any], mount_root: str = DEFAULT_MOUNT_ROOT) -> str:

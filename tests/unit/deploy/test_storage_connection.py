@@ -72,3 +72,24 @@ def test_an_unsafe_nfs_timing_is_refused_before_mounting():
         "a soft NFS mount with timeo=100 retrans=3 fails a stuck I/O after 100 s, later than sanlock's renewal "
         "failure (80 s at io_timeout 10): set timeo=80 or lower in mnt_options"
     ]
+
+
+def test_the_ending_tells_the_other_hosts_how_to_join_the_same_connection():
+    """The deploy ending read OVEHOSTED_STORAGE/path, which a GlusterFS deploy has not: a KeyError
+    after the Engine VM was up (found by the gluster e2e lab)."""
+    from vdsm_hosted_engine.cli.deploy import _ending
+    from vdsm_hosted_engine.deploy.steps import HostPaths
+
+    gluster = {
+        "OVEHOSTED_VM/fqdn": "engine.example.com",
+        "OVEHOSTED_STORAGE/domainType": "glusterfs",
+        "OVEHOSTED_STORAGE/storageDomainConnection": "h1:/engine",
+        "OVEHOSTED_STORAGE/mntOptions": "backup-volfile-servers=h2:h3",
+    }
+    text = _ending(gluster, HostPaths(), start_ha=True)
+    assert (
+        "hosted-engine --deploy --join --storage=h1:/engine --storage-type=glusterfs "
+        "--mnt-options=backup-volfile-servers=h2:h3"
+    ) in text
+    local = {"OVEHOSTED_VM/fqdn": "e", "OVEHOSTED_STORAGE/path": "/srv/he"}
+    assert _ending(local, HostPaths(), start_ha=True).endswith("--join --storage=/srv/he")
