@@ -35,6 +35,7 @@ from vdsm_hosted_engine.ha.view import ClusterView
 from vdsm_hosted_engine.hooks import lease_hook
 from vdsm_hosted_engine.hooks.lease import LeaseSpec
 from vdsm_hosted_engine.observations import VmStatus
+from vdsm_hosted_engine.rpc.client import SOCKET_NAME
 from vdsm_hosted_engine.rpc.server import Policy, Server, tls_context
 from vdsm_hosted_engine.sd_notify import Notifier
 from vdsm_hosted_engine.storage import mount as storage_mount
@@ -50,7 +51,6 @@ from vdsm_hosted_engine.virt.runtime import VmRuntime
 
 logger = logging.getLogger(__name__)
 
-SOCKET_NAME = "hosted-engine.sock"
 STATUS_EVENT = "|hosted-engine|status|"  # + the host id: VDSM's |<namespace>|<name>|<id>
 NOTIFICATION_EVENT = "|hosted-engine|event|"  # + the host id: each state transition and alert (--events --follow)
 DEFAULT_HOOKS_DIR = config_.HostConfig.hooks_dir  # hosted-engine.conf's default

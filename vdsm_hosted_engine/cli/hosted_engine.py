@@ -39,14 +39,14 @@ from typing import Any
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine.cli.status_text import render_text
 from vdsm_hosted_engine.errors import HostedEngineError
-from vdsm_hosted_engine.rpc.client import Client
+from vdsm_hosted_engine.rpc.client import Client, daemon_socket
 
 
 def _socket(args: argparse.Namespace) -> str:
     if args.socket:
         return args.socket
     conf = config_.load_host_config(args.config)
-    return os.path.join(conf.run_dir, "hosted-engine.sock")
+    return daemon_socket(conf.run_dir)
 
 
 def _call(args: argparse.Namespace, verb: str, params: dict[str, Any] | None = None) -> Any:

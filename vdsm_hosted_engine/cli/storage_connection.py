@@ -9,23 +9,11 @@ lockspace) refuses too instead of vanishing under them.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine.errors import InvalidRequest
+from vdsm_hosted_engine.rpc.client import daemon_answers
 from vdsm_hosted_engine.storage import mount
-
-
-def _daemon_answers(conf: config_.HostConfig) -> bool:
-    path = os.path.join(conf.run_dir, "hosted-engine.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(2.0)
-        try:
-            sock.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 def connect(args: argparse.Namespace) -> str:
@@ -43,7 +31,7 @@ def disconnect(args: argparse.Namespace) -> str:
     conn = conf.connection
     if not conn.mounted:
         return "Success: domainType=dir, nothing to unmount"
-    if _daemon_answers(conf):
+    if daemon_answers(conf.run_dir):
         raise InvalidRequest(
             "vdsm-hosted-engine runs on this host and holds the storage (the Engine VM may run here): "
             "stop it first (systemctl stop vdsm-hosted-engine)"

@@ -14,20 +14,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import HostedEngineError
+from vdsm_hosted_engine.rpc.client import daemon_answers, daemon_socket
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.virt.domxml import VmConfig
 
 logger = logging.getLogger(__name__)
 
 ENGINE_VM_NAME = VmConfig.__dataclass_fields__["name"].default
-SOCKET_NAME = "hosted-engine.sock"  # the daemon's, in its run_dir
 
 
 class CleanupRefused(HostedEngineError):
@@ -51,19 +50,6 @@ class Cleanup:
         except Exception as e:  # every leftover is reported, not the first one only
             logger.warning("cleanup: cannot remove %s: %s", what, e)
             self.left.append(f"{what}: {e}")
-
-
-def _daemon_answers(run_dir: str) -> bool:
-    path = os.path.join(run_dir, SOCKET_NAME)
-    if not os.path.exists(path):
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(2)
-        try:
-            s.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 def engine_vm(libvirt_uri: str):  # -> (libvirt connection, its Engine VM domain or None)
@@ -108,9 +94,9 @@ def cleanup(conf_dir: str, run_dir: str, libvirt_uri: str, force: bool = False) 
                     f"the Engine VM ({ENGINE_VM_NAME}) runs on this host: move or stop it first (hosted-engine "
                     "--set-maintenance --mode=global, then --vm-shutdown), or --cleanup --force destroys it"
                 )
-            if _daemon_answers(run_dir):
+            if daemon_answers(run_dir):
                 raise CleanupRefused(
-                    f"the HA daemon runs on this host (it answers at {os.path.join(run_dir, SOCKET_NAME)}): stop "
+                    f"the HA daemon runs on this host (it answers at {daemon_socket(run_dir)}): stop "
                     "it first (systemctl stop vdsm-hosted-engine), or --cleanup --force"
                 )
         if dom is not None:

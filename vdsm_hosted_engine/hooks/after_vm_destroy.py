@@ -14,7 +14,7 @@ import sys
 
 from vdsm_hosted_engine import config
 from vdsm_hosted_engine.errors import HostedEngineError
-from vdsm_hosted_engine.rpc.client import Client
+from vdsm_hosted_engine.rpc.client import Client, daemon_socket
 
 NAME = "after_vm_destroy/50_hosted_engine"
 
@@ -24,7 +24,7 @@ def main() -> int:
         conf = config.load_host_config(os.environ.get("HOSTED_ENGINE_CONF", config.HOSTED_ENGINE_CONF))
         if not conf.vmid or os.environ.get("vmId", "").lower() != conf.vmid:
             return 0
-        socket_path = os.path.join(conf.run_dir, "hosted-engine.sock")
+        socket_path = daemon_socket(conf.run_dir)
         if not os.path.exists(socket_path):
             return 0  # no daemon runs (deploy undoing its Engine VM start): nobody to wake
         client = Client.unix(socket_path, window=10, deadline=30)

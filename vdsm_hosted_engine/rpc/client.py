@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 import uuid
@@ -23,6 +24,27 @@ from vdsm_hosted_engine.rpc.stomp import HEARTBEAT, Frame, Parser
 
 if TYPE_CHECKING:  # ssl costs every hosted-engine process ~10 ms; only TCP callers pass a context
     import ssl
+
+
+SOCKET_NAME = "hosted-engine.sock"  # the daemon's Unix socket, in its run_dir
+
+
+def daemon_socket(run_dir: str) -> str:
+    return os.path.join(run_dir, SOCKET_NAME)
+
+
+def daemon_answers(run_dir: str) -> bool:
+    """Whether a daemon accepts connections on `run_dir`'s socket (a file left behind is no daemon)."""
+    path = daemon_socket(run_dir)
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 class ClientError(HostedEngineError):

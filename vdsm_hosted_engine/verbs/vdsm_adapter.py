@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from vdsm_hosted_engine.config import HostConfig
 from vdsm_hosted_engine.errors import HostedEngineError
-from vdsm_hosted_engine.rpc.client import Client, ClientError
+from vdsm_hosted_engine.rpc.client import Client, ClientError, daemon_socket
 from vdsm_hosted_engine.verbs.schema import Schema
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 NAMESPACE = "HostedEngine"
 RESULT_MEMBER = "result"
 DONE = {"code": 0, "message": "Done"}  # VDSM's doneCode
-DAEMON_SOCKET = os.path.join(HostConfig.run_dir, "hosted-engine.sock")  # the daemon's default
+DAEMON_SOCKET = daemon_socket(HostConfig.run_dir)  # the daemon's default
 
 Call = Callable[[str, dict[str, Any]], Any]  # (verb, checked keyword arguments) -> the verb's value
 

@@ -2,13 +2,13 @@
 address (a test PKI made here); port 0 means none. Each listener is closed by the test."""
 
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from tests import pki as test_pki
 from tests.integration.cli.test_daemon_cli import free_port
 from vdsm_hosted_engine.ha import metrics
 
@@ -19,17 +19,8 @@ def tmp_host_pki(tmp_path):
     (tmp_path / "certs").mkdir()
     (tmp_path / "keys").mkdir()
 
-    def run(*args):
-        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=he-test-ca")
-    run("req", *ec, "-keyout", "keys/vdsmkey.pem", "-out", "host.csr", "-subj", "/CN=127.0.0.1")
-    (tmp_path / "host.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "x509", "-req", "-in", "host.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "certs/vdsmcert.pem", "-days", "2", "-extfile", "host.ext",
-    )  # fmt: skip
+    test_pki.make_ca(tmp_path)
+    test_pki.issue(tmp_path, "keys/vdsmkey.pem", "certs/vdsmcert.pem")
     return tmp_path
 
 

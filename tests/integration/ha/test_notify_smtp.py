@@ -6,13 +6,13 @@ stored on the domain. Every server is stopped by the test that started it, pass 
 import email
 import email.policy
 import socket
-import subprocess
 import threading
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from tests import pki as test_pki
 from tests.integration.conftest import wait_for
 from vdsm_hosted_engine.ha import mail
 from vdsm_hosted_engine.ha.notify import Notifications
@@ -56,17 +56,8 @@ def tmp_ca(tmp_path_factory):
     """A test CA and a certificate for 127.0.0.1 it signed (EC keys: fast to make)."""
     d = tmp_path_factory.mktemp("smtp-pki")
 
-    def run(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=he-test-ca")
-    run("req", *ec, "-keyout", "smtp.key", "-out", "smtp.csr", "-subj", "/CN=127.0.0.1")
-    (d / "smtp.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "x509", "-req", "-in", "smtp.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "smtp.pem", "-days", "2", "-extfile", "smtp.ext",
-    )  # fmt: skip
+    test_pki.make_ca(d)
+    test_pki.issue(d, "smtp.key", "smtp.pem")
     return d
 
 
