@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -77,6 +78,15 @@ class DeployForm(App[dict[str, Any] | None]):
         shown = [q for q in QUESTIONS if self.query_one(f"#{_id(q)}-box").display]
         if shown:
             self.query_one(f"#{_id(shown[0])}", Input).focus(scroll_visible=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The header says which question has the keys: at 80x24 most of the form is scrolled away."""
+        shown = [q for q in QUESTIONS if self.query_one(f"#{_id(q)}-box").display]
+        for number, question in enumerate(shown, 1):
+            if event.widget.id == _id(question):
+                self.sub_title = f"question {number} of {len(shown)}"
+                return
+        self.sub_title = ""
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_form()

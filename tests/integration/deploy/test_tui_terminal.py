@@ -68,7 +68,11 @@ def test_the_tui_in_a_real_terminal(tmp_path, width, height):
         assert "d" in screen and f"{tmp_path}/d"[-(width - 8) :] in screen  # the answer-file value, visible
         assert "10 (default)" in screen  # the next input, with its default as placeholder
         assert "Cancel" in screen.rstrip().splitlines()[-1], screen  # the footer
+        # Keys only once the first question has them (the header says which one): a Tab sent before the
+        # app focused it went to the path field itself, and 99 replaced the answer-file value.
+        assert "question 1 of" in tmux.wait_for("question 1 of"), screen
         tmux("send-keys", "-t", "he", "Tab")
+        assert "question 2 of" in tmux.wait_for("question 2 of")
         tmux("send-keys", "-t", "he", "-l", "99")
         screen = tmux.wait_for("99 s is out of range: must be between 1 and 60")
         (tmp_path / f"screen-{width}x{height}-typed.txt").write_text(screen)
