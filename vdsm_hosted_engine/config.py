@@ -209,6 +209,7 @@ HOST_KEYS: tuple[Key, ...] = (
     _key("tcp_t_port", parse_int(1, 65535), None, "port of the tcp network test"),
     _key("hostname", parse_host, None, "name published for this host (default: the system's)"),
     _key("priority", parse_int(-1000, 1000), 0, "tie-break among hosts of equal score; higher wins"),
+    _key("spare_hosts", parse_int(0, 64), 1, "how many hosts keep the Engine VM's RAM free for a failover"),
     _key("libvirt_uri", parse_text, "qemu:///system", "libvirt connection URI"),
     _key("sanlock_run_dir", parse_abspath, None, "sanlock daemon's run directory (SANLOCK_RUN_DIR)"),
     _key("run_dir", parse_abspath, "/run/vdsm-hosted-engine", "daemon socket and state"),

@@ -82,6 +82,7 @@ READ_ONLY_VERBS = frozenset(
         "getStatus",
         "getMonitorStatus",
         "getScore",
+        "getEvents",
         "getFailoverCapacity",
         "getResourceUsage",
         "getSharedConfig",

@@ -45,6 +45,16 @@ def test_render_round_trips():
     assert config.parse_host_config(config.render_host_config(c)) == c
 
 
+def test_spare_hosts_is_written_and_read():
+    """spare_hosts had no key: deploy's answer (and join's he.spareHosts) was dropped when the file was
+    rendered, so every host kept the Engine's RAM free on 1 spare host whatever was asked."""
+    from dataclasses import replace
+
+    c = replace(config.parse_host_config(GOOD), spare_hosts=3)
+    assert "spare_hosts=3" in config.render_host_config(c)
+    assert config.parse_host_config(config.render_host_config(c)).spare_hosts == 3
+
+
 def test_every_problem_is_reported_with_file_line_and_key():
     text = (
         "host_id=0\nbogus=1\nstorage=relative/path\nno equals sign\n"

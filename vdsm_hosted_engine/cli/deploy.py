@@ -2,7 +2,8 @@
 
     hosted-engine --deploy [--tui] [--config-append=FILE ...] [--generate-answer=FILE] [--force]
                   [--allow-local-storage] [--keep-password-hash]
-    hosted-engine --deploy --join --storage=PATH|SERVER:/PATH [--storage-type=nfs|glusterfs --mnt-options=...]
+    hosted-engine --deploy --join --storage=PATH|SERVER:/PATH [--storage-type=nfs|glusterfs|posixfs --mnt-options=...]
+                  [--nfs-version=V] [--vfs-type=T]
                   [--hostname=NAME] [--mnt-root=DIR]
                   [--conf-dir=DIR --run-dir=DIR --hooks-dir=DIR --libvirt-uri=URI --domain-type=auto|kvm|qemu|test]
     hosted-engine --cleanup [--force] [--conf-dir=DIR --run-dir=DIR --libvirt-uri=URI]
@@ -128,6 +129,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mnt-options", default="", help="with --deploy --join: mount options of the connection")
     parser.add_argument(
+        "--nfs-version", default="auto", help="with --deploy --join --storage-type=nfs: the NFS version (default: auto)"
+    )
+    parser.add_argument("--vfs-type", help="with --deploy --join --storage-type=posixfs: the file system type")
+    parser.add_argument(
         "--mnt-root", default=DEFAULT_MOUNT_ROOT, help="with --deploy: where storage connections are mounted"
     )
     parser.add_argument(
@@ -178,7 +183,9 @@ def _run(args: argparse.Namespace) -> int:
         if not args.storage:
             raise InvalidRequest("--join needs --storage=PATH (the deployed storage domain)")
         try:
-            connection = StorageConnection.parse(args.storage_type, args.storage, args.mnt_options)
+            connection = StorageConnection.parse(
+                args.storage_type, args.storage, args.mnt_options, args.nfs_version, args.vfs_type
+            )
         except ValueError as e:
             raise InvalidRequest(str(e)) from None
         host_id = join(args.storage, paths, args.hostname, force=args.force, connection=connection)

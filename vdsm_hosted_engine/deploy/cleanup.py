@@ -21,6 +21,7 @@ from vdsm_hosted_engine import config as config_
 from vdsm_hosted_engine import constants
 from vdsm_hosted_engine.errors import HostedEngineError
 from vdsm_hosted_engine.rpc.client import daemon_answers, daemon_socket
+from vdsm_hosted_engine.storage import mount
 from vdsm_hosted_engine.storage.domain import StorageDomain
 from vdsm_hosted_engine.virt.domxml import VmConfig
 
@@ -103,8 +104,8 @@ def cleanup(conf_dir: str, run_dir: str, libvirt_uri: str, force: bool = False) 
             result.attempt(f"the Engine VM {ENGINE_VM_NAME} in {libvirt_uri}", lambda: _remove_vm(dom))
     finally:
         conn.close()
-    if conf is not None and StorageDomain.exists_at(conf.storage):
-        _clean_domain(conf, force, result)
+    if conf is not None:
+        _clean_storage(conf, force, result)
     for name in ("hosted-engine.conf", "vm.conf"):
         path = os.path.join(conf_dir, name)
         if os.path.exists(path):
@@ -112,16 +113,35 @@ def cleanup(conf_dir: str, run_dir: str, libvirt_uri: str, force: bool = False) 
     return result
 
 
+def _clean_storage(conf: config_.HostConfig, force: bool, result: Cleanup) -> None:
+    """The domain where the conf says (a connection is mounted to be cleaned, and unmounted after)."""
+    connection = conf.connection
+    try:
+        mount.connect(connection, conf.mount_root)
+    except HostedEngineError as e:
+        result.left.append(f"the storage domain on {conf.storage}: {e}")
+        return
+    try:
+        if StorageDomain.exists_at(conf.domain_path):
+            _clean_domain(conf, force, result)
+    finally:
+        if connection.mounted:
+            where = connection.mount_point(conf.mount_root)
+            unmount = lambda: mount.disconnect(connection, conf.mount_root)  # noqa: E731
+            result.attempt(f"the mount of {conf.storage} at {where}", unmount)
+
+
 def _clean_domain(conf: config_.HostConfig, force: bool, result: Cleanup) -> None:
-    domain = StorageDomain.open(conf.storage)
+    path = conf.domain_path
+    domain = StorageDomain.open(path)
     lockspace = domain.lockspace()
-    result.attempt(f"host id {conf.host_id} in the lockspace of {conf.storage}", lambda: lockspace.leave(conf.host_id))
+    result.attempt(f"host id {conf.host_id} in the lockspace of {path}", lambda: lockspace.leave(conf.host_id))
     others = sorted(h for h in domain.whiteboard().read().hosts if h != conf.host_id)
     if others and not force:
         result.kept.append(
-            f"the storage domain in {conf.storage}: hosts {', '.join(map(str, others))} joined it (--force removes it)"
+            f"the storage domain in {path}: hosts {', '.join(map(str, others))} joined it (--force removes it)"
         )
         return
     for part in (constants.HA_AGENT_DIR, constants.IMAGES_DIR):
-        path = os.path.join(conf.storage, part)
-        result.attempt(path, lambda path=path: shutil.rmtree(path))
+        part_path = os.path.join(path, part)
+        result.attempt(part_path, lambda part_path=part_path: shutil.rmtree(part_path))

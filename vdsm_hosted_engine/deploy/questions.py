@@ -286,7 +286,7 @@ QUESTIONS: tuple[Question, ...] = (
         "notifications",
         "Alert sender address",
         "str",
-        v.emails,
+        v.email,
         "root@localhost.localdomain",
         when=_smtp,
     ),

@@ -51,6 +51,10 @@ def join_arguments(answers: Mapping[str, Any]) -> str:
         words.append(f"--storage-type={conn.domain_type}")
     if conn.mnt_options:
         words.append(f"--mnt-options={shlex.quote(','.join(conn.mnt_options))}")
+    if conn.domain_type == "nfs" and conn.nfs_version != "auto":
+        words.append(f"--nfs-version={conn.nfs_version}")
+    if conn.vfs_type:
+        words.append(f"--vfs-type={shlex.quote(conn.vfs_type)}")
     return " ".join(words)
 
 

@@ -24,10 +24,10 @@ from typing import Any
 from vdsm_hosted_engine import config
 from vdsm_hosted_engine.broker.monitors.network import NetworkMonitor
 from vdsm_hosted_engine.deploy import machine
+from vdsm_hosted_engine.storage import shared_keys
 
 Answers = Mapping[str, Any]
 MEMORY_MARGIN_MIB = 512  # kept for this host's own processes
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # Disk image formats qemu-img recognises by their header: a VM disk whatever its content.
 IMAGE_FORMATS = frozenset({"qcow2", "qcow", "vmdk", "vdi", "vhdx", "vpc", "qed"})
@@ -309,11 +309,21 @@ def url(value: Any, answers: Answers, context: Context) -> str:
     return given
 
 
+def email(value: Any, answers: Answers, context: Context) -> str:
+    """One address, as `he.sourceEmail` takes it (storage/shared_keys.py: one rule for both)."""
+    text_ = str(value).strip()
+    try:
+        return shared_keys.parse_email(text_)
+    except ValueError:
+        raise ValueError(f"{text_!r} is not an e-mail address") from None
+
+
 def emails(value: Any, answers: Answers, context: Context) -> str:
-    items = [x.strip() for x in str(value).split(",") if x.strip()]
-    if not items or not all(_EMAIL.match(x) for x in items):
-        raise ValueError(f"{str(value).strip()!r} is not one or more e-mail addresses, separated by commas")
-    return ",".join(items)
+    """Addresses separated by commas, as `he.destEmails` takes them."""
+    try:
+        return ",".join(shared_keys.parse_emails(str(value)))
+    except ValueError:
+        raise ValueError(f"{str(value).strip()!r} is not one or more e-mail addresses, separated by commas") from None
 
 
 def file(value: Any, answers: Answers, context: Context) -> str:

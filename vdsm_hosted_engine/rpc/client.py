@@ -117,6 +117,7 @@ class Client:
         """The next event of the subscription (`subscribe_events` first); waits while the server's
         heart-beats keep coming."""
         if not self.events:
+            self._until = float("inf")  # no deadline for the next event: the heart-beat window catches a dead server
             frame = self._receive(lambda f: f.command == "MESSAGE" and f.headers.get("destination") == EVENT_QUEUE)
             self.events.append(json.loads(frame.body))
         return self.events.pop(0)

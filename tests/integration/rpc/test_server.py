@@ -99,6 +99,23 @@ def test_events_reach_subscribers(tmp_server):
         client.close()
 
 
+def test_a_follower_waits_for_the_next_event_past_the_call_deadline(tmp_server):
+    """`hosted-engine --events --follow` died with "no answer within 300 s": `next_event` kept the
+    deadline of the last call. Waiting for an event has no deadline; heart-beats keep it alive."""
+    import threading
+
+    client = Client.unix(tmp_server.socket_path, window=1.0, deadline=1.0)
+    late = threading.Timer(2.5, tmp_server.notify, ("|hosted-engine|event|1", {"number": 1}))
+    try:
+        client.subscribe_events()
+        client.call("Test.echo")
+        late.start()
+        assert client.next_event()["params"] == {"number": 1}
+    finally:
+        late.cancel()
+        client.close()
+
+
 @pytest.mark.parametrize(
     "garbage",
     [

@@ -93,3 +93,21 @@ def test_the_ending_tells_the_other_hosts_how_to_join_the_same_connection():
     ) in text
     local = {"OVEHOSTED_VM/fqdn": "e", "OVEHOSTED_STORAGE/path": "/srv/he"}
     assert _ending(local, HostPaths(), start_ha=True).endswith("--join --storage=/srv/he")
+
+
+def test_the_join_command_keeps_the_nfs_version_and_the_file_system_type():
+    """The join command a deploy prints dropped nfsVersion and vfsType (a posixfs join could not work)."""
+    from vdsm_hosted_engine.cli import deploy as deploy_cli
+    from vdsm_hosted_engine.cli.hosted_engine import _parser
+
+    nfs = {
+        "OVEHOSTED_STORAGE/domainType": "nfs",
+        "OVEHOSTED_STORAGE/storageDomainConnection": "nas:/engine",
+        "OVEHOSTED_STORAGE/nfsVersion": "4.2",
+    }
+    words = storage_connection.join_arguments(nfs)
+    assert words == "--storage=nas:/engine --storage-type=nfs --nfs-version=4.2"
+    args = _parser().parse_args(["--deploy", "--join", *words.split()])
+    assert (args.storage, args.storage_type, args.nfs_version) == ("nas:/engine", "nfs", "4.2")
+    joined = deploy_cli.StorageConnection.parse(args.storage_type, args.storage, "", args.nfs_version)
+    assert joined.nfs_version == "4.2"

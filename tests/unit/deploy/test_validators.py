@@ -127,3 +127,15 @@ def test_root_password_and_ssh_key():
     assert v.ssh_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA admin@laptop", {}, STRICT).startswith("ssh-ed25519")
     with pytest.raises(ValueError, match="is not an ssh public key"):
         v.ssh_key("hunter2", {}, STRICT)
+
+
+def test_the_sender_is_one_address_as_the_shared_configuration_takes_it():
+    """The sender question took a comma list that he.sourceEmail refuses: deploy failed only when it
+    wrote the shared configuration, after creating the domain, and undid everything."""
+    from vdsm_hosted_engine.storage import shared_keys
+
+    with pytest.raises(ValueError, match="is not an e-mail address"):
+        v.email("a@x.org, b@y.org", {}, STRICT)
+    assert shared_keys.parse("he.sourceEmail", v.email(" he@example.com ", {}, STRICT)) == "he@example.com"
+    both = v.emails("a@x.org, b@y", {}, STRICT)
+    assert shared_keys.parse("he.destEmails", both) == ("a@x.org", "b@y")

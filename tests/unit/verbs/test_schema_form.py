@@ -231,3 +231,12 @@ def test_every_verbs_answer_conforms_to_its_declared_return(tmp_path):
     for verb in ("checkLiveliness", "getFailoverCapacity", "getResourceUsage"):
         conforms(verbs[f"HostedEngine.{verb}"]["return"]["type"], getattr(api, verb)(), verb)
     assert {v for v, _ in calls} | {"reinitializeLockspace", "migrateVM"} == {n.split(".")[1] for n in verbs}
+
+
+def test_every_read_verb_and_only_those_is_open_to_read_only_certificates():
+    """getEvents was left out of the read-only verbs (a reader's certificate got 9005 for it)."""
+    from vdsm_hosted_engine.daemon import READ_ONLY_VERBS
+
+    _, verbs = _entries(SCHEMA_FILE)
+    readers = {name for name in verbs if name.split(".")[1].startswith(("get", "check"))}
+    assert readers == READ_ONLY_VERBS
