@@ -18,7 +18,7 @@ packages=(
   python3 python3-venv python3-dev python3-lxml python3-yaml
   busybox-static linux-image-cloud-amd64 kmod e2fsprogs libfuse2 util-linux
   iproute2 iputils-ping curl procps
-  genisoimage
+  genisoimage tmux
   gcc libc6-dev make
   rpm rpmlint openssl
   glusterfs-server glusterfs-client attr xfsprogs iptables
